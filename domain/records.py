@@ -1,0 +1,116 @@
+"""What every quality record shares: the record model carried by every event,
+deterministic record ids, and the errors a quality engineer can act on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+QREC_NAMESPACE = UUID("6f1c2a1e-8a4e-5b7e-9d3a-51e0c0a7d001")
+
+
+def record_id(kind: str, key: str) -> UUID:
+    """The id of a record, from its natural key: repeating a command names the same record."""
+    return uuid5(QREC_NAMESPACE, f"{kind}:{key}")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who did it, when at the source, where from, why, and what it follows from."""
+
+    actor: str
+    occurred_at: datetime | None = None
+    source: str = "api"
+    source_message_id: str | None = None
+    reason: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    signature_meaning: str | None = None
+
+    def requiring_reason(self, action: str) -> Provenance:
+        if not (self.reason and self.reason.strip()):
+            raise ReasonRequired(action)
+        return self
+
+
+class Record(Aggregate):
+    """Base of every quality record: each event carries its provenance and the
+    recorded time (the event timestamp) is passed in, never read from a clock here."""
+
+    class Event(Aggregate.Event):
+        provenance: Provenance
+
+    class Created(Event, Aggregate.Created):
+        pass
+
+    def record(self, event_class: type[Record.Event], prov: Provenance, now: datetime,
+               **fields: Any) -> None:
+        self.trigger_event(event_class, provenance=prov, timestamp=now, **fields)
+
+
+class QualityError(Exception):
+    """A command that cannot be carried out, with a message for a quality engineer."""
+
+
+class ReasonRequired(QualityError):
+    def __init__(self, action: str) -> None:
+        super().__init__(f"a reason is required to {action}")
+        self.action = action
+
+
+class RecordNotFound(QualityError):
+    def __init__(self, kind: str, key: object) -> None:
+        super().__init__(f"no {kind} record {key}")
+        self.kind, self.key = kind, key
+
+
+class RecordExists(QualityError):
+    def __init__(self, kind: str, key: object) -> None:
+        super().__init__(f"{kind} {key} is already recorded")
+        self.kind, self.key = kind, key
+
+
+class WrongUnit(QualityError):
+    def __init__(self, what: str, given: str, expected: str) -> None:
+        super().__init__(f"{what} is in {expected}, not {given!r}")
+        self.what, self.given, self.expected = what, given, expected
+
+
+class LimitsInverted(QualityError):
+    def __init__(self, what: str, lower: float, upper: float) -> None:
+        super().__init__(f"{what}: lower limit {lower} is above upper limit {upper}")
+
+
+class InvalidValue(QualityError):
+    """A value out of its allowed range or of the wrong kind."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Specification limits with a unit; either side may be open."""
+
+    unit: str
+    lower: float | None = None
+    upper: float | None = None
+
+    @classmethod
+    def checked(cls, what: str, unit: str, lower: float | None,
+                upper: float | None) -> Limits:
+        if not unit:
+            raise InvalidValue(f"{what}: a unit is required")
+        if lower is not None and upper is not None and lower > upper:
+            raise LimitsInverted(what, lower, upper)
+        return cls(unit=unit, lower=lower, upper=upper)
+
+    def check_unit(self, what: str, unit: str) -> None:
+        if unit != self.unit:
+            raise WrongUnit(what, unit, self.unit)
+
+    def conforms(self, value: float) -> bool:
+        if self.lower is not None and value < self.lower:
+            return False
+        return not (self.upper is not None and value > self.upper)

@@ -1,0 +1,1 @@
+"""qrec's edges: settings and composition, broker apps, CLI, HTTP API, simulator."""
