@@ -1,0 +1,45 @@
+"""`qrec`: the command line. Each group of commands lives in its own module and adds
+itself here; this module only parses, dispatches and turns errors into messages."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from domain.records import QualityError
+from services.settings import Settings, SettingsError
+
+# Modules that add sub-commands: each has register(subparsers) and sets `handler`.
+COMMAND_MODULES = (
+    "services.cli_records",
+)
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qrec", description="Event-sourced quality records: immutable, replayable, verifiable.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except (QualityError, SettingsError) as e:
+        print(f"qrec: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
