@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -11,12 +12,38 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, DomainEvent
 from eventsourcing.persistence import IntegrityError
 
-from domain.calibration import Instrument, ReferenceStandard, TestPoint, instrument_id
-from domain.records import Provenance, Record, RecordExists, RecordNotFound
+from domain import intake
+from domain.calibration import Instrument, instrument_id
+from domain.corrective_action import CorrectiveAction, PlannedAction, corrective_action_id
+from domain.inspection import (
+    Inspection,
+    InspectionHeader,
+    InspectionPlan,
+    Measurement,
+    PlanRevision,
+    judge,
+    plan_id,
+)
+from domain.lot import Lot, lot_id
+from domain.nonconformance import Nonconformance, nonconformance_id
+from domain.process import (
+    REGISTER_ID,
+    ControlPlan,
+    ControlPlanRegister,
+    ControlPlanRevision,
+    control_plan_id,
+)
+from domain.records import Provenance, Record, RecordExists, RecordNotFound, record_id
+from domain.reports import (
+    CalibrationReport,
+    InspectionReport,
+    LotMovementReport,
+    Outcome,
+    ReadingReport,
+)
 
 A = TypeVar("A", bound=Aggregate)
 Clock = Callable[[], datetime]
-
 MAX_CONFLICT_RETRIES = 5
 
 
@@ -27,70 +54,116 @@ def _library_clock() -> datetime:
 class QualityRecords(Application[UUID]):
     name = "qrec"
     env = {"MAPPER_TOPIC": "domain.encoding:TypedMapper"}
-    snapshotting_intervals = {Instrument: 50}
+    snapshotting_intervals = {Instrument: 50, Lot: 50, Nonconformance: 50, Inspection: 50,
+                              ControlPlanRegister: 50}
 
     def __init__(self, env: dict[str, str] | None = None, clock: Clock = _library_clock) -> None:
         super().__init__(env)
         self.clock = clock
+        self.known_lots: set[UUID] = set()
 
     # -- loading and saving -------------------------------------------------------------
 
     def load(self, cls: type[A], aggregate_id: UUID, key: object,
              version: int | None = None) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id, version=version)
+            aggregate: Aggregate = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
-            raise RecordNotFound(cls.__name__.lower(), key) from None
+            raise RecordNotFound(_kind(cls), key) from None
         if not isinstance(aggregate, cls):
-            raise RecordNotFound(cls.__name__.lower(), key)
+            raise RecordNotFound(_kind(cls), key)
         return aggregate
 
     def exists(self, aggregate_id: UUID) -> bool:
         return bool(self.recorder.select_events(aggregate_id, limit=1))
 
-    def create(self, aggregate: Record, key: object) -> UUID:
-        """Save a new record; a record of that id already there is a RecordExists."""
+    def create(self, *records: Record, key: object) -> UUID:
+        """Save new records together; a record of that id already there is RecordExists."""
         try:
-            self.save(aggregate)
+            self.save(*records)
         except IntegrityError:
-            raise RecordExists(type(aggregate).__name__.lower(), key) from None
-        return aggregate.id
+            raise RecordExists(_kind(type(records[0])), key) from None
+        return records[0].id
 
     def change(self, cls: type[A], aggregate_id: UUID, key: object,
-               command: Callable[[A], Iterable[Aggregate] | None]) -> A:
+               command: Callable[[A], Iterable[Aggregate] | Any]) -> A:
         """Load a record, run a command on it, save; retried on a concurrent write.
 
-        The command may return other records it changed: they commit together."""
+        A command may return other records it changed: they commit in the same transaction."""
         for attempt in range(MAX_CONFLICT_RETRIES):
             aggregate = self.load(cls, aggregate_id, key)
-            also = command(aggregate) or ()
+            also = command(aggregate)
+            others = also if isinstance(also, (list, tuple)) else ()
             try:
-                self.save(aggregate, *also)
+                self.save(aggregate, *others)
                 return aggregate
             except IntegrityError:
                 if attempt == MAX_CONFLICT_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
-    # -- instruments --------------------------------------------------------------------
+    # -- master data ----------------------------------------------------------------------
 
     def register_instrument(self, tag: str, kind: str, unit: str, range: tuple[float, float],
                             resolution: float, tolerance: float, interval_days: int,
                             location: str, prov: Provenance) -> UUID:
         gauge = Instrument.register(tag, kind, unit, range, resolution, tolerance,
                                     interval_days, location, prov, self.clock())
-        return self.create(gauge, tag)
+        return self.create(gauge, key=tag)
+
+    def define_inspection_plan(self, plan: str, revision: PlanRevision,
+                               prov: Provenance) -> UUID:
+        """Define a plan, or release a new revision of it; the same revision again is a no-op."""
+        try:
+            existing = self.load(InspectionPlan, plan_id(plan), plan)
+        except RecordNotFound:
+            return self.create(InspectionPlan.define(plan, revision, prov, self.clock()),
+                               key=plan)
+        if existing.current != revision and all(
+                r.revision != revision.revision for r in existing.revisions):
+            existing.release_revision(revision, prov, self.clock())
+            self.save(existing)
+        return existing.id
+
+    def define_control_plan(self, plan: str, revision: ControlPlanRevision,
+                            prov: Provenance) -> UUID:
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            register = self._control_plan_register(prov)
+            try:
+                cp = self.load(ControlPlan, control_plan_id(plan), plan)
+                if any(r.revision == revision.revision for r in cp.revisions):
+                    return cp.id
+                cp.release_revision(revision, prov, self.clock())
+            except RecordNotFound:
+                cp = ControlPlan.define(plan, revision, prov, self.clock())
+            register.list_plan(cp, prov, self.clock())
+            try:
+                self.save(cp, register)
+                return cp.id
+            except IntegrityError:
+                if attempt == MAX_CONFLICT_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _control_plan_register(self, prov: Provenance) -> ControlPlanRegister:
+        try:
+            return self.load(ControlPlanRegister, REGISTER_ID, "control plans")
+        except RecordNotFound:
+            return ControlPlanRegister.start(prov, self.clock())
+
+    # -- calibration ------------------------------------------------------------------------
 
     def instrument(self, tag: str, version: int | None = None) -> Instrument:
         return self.load(Instrument, instrument_id(tag), tag, version)
 
-    def record_calibration(self, tag: str, performed_at: datetime, performed_by: str,
-                           certificate: str, standard: ReferenceStandard | None,
-                           uncertainty: float | None, points: tuple[TestPoint, ...],
-                           result: str, prov: Provenance) -> Instrument:
-        return self.change(Instrument, instrument_id(tag), tag, lambda g: g.record_calibration(
-            performed_at, performed_by, certificate, standard, uncertainty, points, result,
-            prov, self.clock()))
+    def record_calibration(self, report: CalibrationReport) -> Outcome:
+        changed: list[bool] = []
+        gauge = self.change(Instrument, instrument_id(report.instrument), report.instrument,
+                            lambda g: changed.append(g.record_calibration(
+                                report.performed_at, report.performed_by, report.certificate,
+                                report.standard, report.uncertainty, report.points,
+                                report.result, report.provenance(), self.clock())))
+        return Outcome("recorded" if changed[-1] else "duplicate", gauge.id)
 
     def quarantine_instrument(self, tag: str, prov: Provenance) -> Instrument:
         return self.change(Instrument, instrument_id(tag), tag,
@@ -104,8 +177,179 @@ class QualityRecords(Application[UUID]):
         return self.change(Instrument, instrument_id(tag), tag,
                            lambda g: g.retire(prov, self.clock()))
 
-    # -- history --------------------------------------------------------------------------
+    # -- intake from lines --------------------------------------------------------------------
 
-    def history(self, aggregate_id: UUID) -> Iterator[Any]:
+    def record_inspections(self, reports: Sequence[InspectionReport]) -> list[Outcome]:
+        """Record a batch of line inspection reports in one transaction, idempotently."""
+        return intake.record_batch(self, reports, intake.one_inspection)
+
+    def record_readings(self, reports: Sequence[ReadingReport]) -> list[Outcome]:
+        return intake.record_batch(self, reports, intake.one_reading)
+
+    def record_lot_movement(self, report: LotMovementReport) -> Outcome:
+        moved: list[bool] = []
+        lot = self.change(Lot, lot_id(report.lot), report.lot, lambda x: moved.append(
+            x.move(report.movement, report.customer, report.provenance(), self.clock())))
+        return Outcome("recorded" if moved[-1] else "duplicate", lot.id)
+
+    # -- inspections by hand ----------------------------------------------------------------
+
+    def open_inspection(self, number: str, lot: str, stage: str, plan: str, inspector: str,
+                        prov: Provenance, part: str | None = None) -> UUID:
+        p = self.load(InspectionPlan, plan_id(plan), plan)
+        header = InspectionHeader(lot=lot, stage=stage, plan=plan,
+                                  plan_revision=p.current.revision, line=None, station=None,
+                                  inspector=inspector, part=part)
+        inspection = Inspection.open(record_id("inspection", number), header, prov,
+                                     self.clock())
+        records: list[Record] = [inspection]
+        if not self.exists(lot_id(lot)):
+            records.append(Lot.open(lot, p.current.product, prov, self.clock()))
+        return self.create(*records, key=number)
+
+    def inspection(self, number: str) -> Inspection:
+        return self.load(Inspection, record_id("inspection", number), number)
+
+    def record_results(self, number: str, measurements: tuple[Measurement, ...],
+                       prov: Provenance) -> Inspection:
+        def command(i: Inspection) -> None:
+            plan = self.load(InspectionPlan, plan_id(i.header.plan), i.header.plan)
+            rev = next(r for r in plan.revisions if r.revision == i.header.plan_revision)
+            at = prov.occurred_at or self.clock()
+            results = judge(i.header.plan, rev, measurements, self._gauge_conditions(
+                measurements, at))
+            i.record_results(results, prov, self.clock())
+        return self.change(Inspection, record_id("inspection", number), number, command)
+
+    def correct_result(self, inspection: UUID, index: int, value: float,
+                       prov: Provenance) -> Inspection:
+        def command(i: Inspection) -> None:
+            plan = self.load(InspectionPlan, plan_id(i.header.plan), i.header.plan)
+            rev = next(r for r in plan.revisions if r.revision == i.header.plan_revision)
+            old = i.result(index)
+            m = Measurement(old.characteristic, value, old.unit, old.gauge)
+            at = prov.occurred_at or self.clock()
+            (result,) = judge(i.header.plan, rev, (m,), self._gauge_conditions((m,), at))
+            i.correct_result(index, result, prov, self.clock())
+        return self.change(Inspection, inspection, inspection, command)
+
+    def close_inspection(self, number: str, prov: Provenance) -> Inspection:
+        return self.change(Inspection, record_id("inspection", number), number,
+                           lambda i: i.close(prov, self.clock()))
+
+    def _gauge_conditions(self, measurements: tuple[Measurement, ...],
+                          at: datetime) -> dict[str, str]:
+        conditions = {}
+        for tag in {m.gauge for m in measurements if m.gauge}:
+            with suppress(RecordNotFound):
+                conditions[tag] = self.instrument(tag).condition_at(at)
+        return conditions
+
+    # -- lots -----------------------------------------------------------------------------------
+
+    def lot(self, lot: str) -> Lot:
+        return self.load(Lot, lot_id(lot), lot)
+
+    def open_lot(self, lot: str, product: str | None, prov: Provenance) -> UUID:
+        return self.create(Lot.open(lot, product, prov, self.clock()), key=lot)
+
+    def start_operation(self, lot: str, operation: str, station: str | None,
+                        prov: Provenance) -> Lot:
+        return self.change(Lot, lot_id(lot), lot,
+                           lambda x: x.start_operation(operation, station, prov, self.clock()))
+
+    def complete_operation(self, lot: str, operation: str, prov: Provenance) -> Lot:
+        return self.change(Lot, lot_id(lot), lot,
+                           lambda x: x.complete_operation(operation, prov, self.clock()))
+
+    def consume_component(self, lot: str, component_lot: str, quantity: float | None,
+                          prov: Provenance) -> Lot:
+        self.lot(component_lot)  # genealogy names only lots we know
+        return self.change(Lot, lot_id(lot), lot,
+                           lambda x: x.consume(component_lot, quantity, prov, self.clock()))
+
+    def hold_lot(self, lot: str, prov: Provenance) -> Lot:
+        return self.change(Lot, lot_id(lot), lot, lambda x: x.hold(prov, self.clock()))
+
+    def release_lot(self, lot: str, prov: Provenance) -> Lot:
+        return self.change(Lot, lot_id(lot), lot, lambda x: x.release(prov, self.clock()))
+
+    # -- nonconformances and corrective actions ---------------------------------------------
+
+    def raise_nonconformance(self, number: str, source: str, description: str,
+                             lots: tuple[str, ...], prov: Provenance,
+                             characteristic: str | None = None,
+                             evidence: tuple[str, ...] = (), hold: bool = True) -> UUID:
+        """Open a nonconformance and link it to (and by default hold) its lots, together."""
+        nc = Nonconformance.raise_(number, source, description, lots, characteristic,
+                                   evidence, prov, self.clock())
+        affected = [self.lot(lot) for lot in lots]
+        for lot in affected:
+            lot.link_nonconformance(nc.id, prov, self.clock())
+            if hold:
+                lot.hold(prov.requiring_reason(f"hold lot {lot.lot}"), self.clock())
+        return self.create(nc, *affected, key=number)
+
+    def nonconformance(self, number: str) -> Nonconformance:
+        return self.load(Nonconformance, nonconformance_id(number), number)
+
+    def record_containment(self, number: str, action: str, prov: Provenance) -> Nonconformance:
+        return self.change(Nonconformance, nonconformance_id(number), number,
+                           lambda nc: nc.record_containment(action, prov, self.clock()))
+
+    def disposition(self, number: str, disposition: str, approver: str,
+                    prov: Provenance) -> Nonconformance:
+        return self.change(Nonconformance, nonconformance_id(number), number,
+                           lambda nc: nc.disposition_as(disposition, approver, prov,
+                                                        self.clock()))
+
+    def close_nonconformance(self, number: str, prov: Provenance) -> Nonconformance:
+        def command(nc: Nonconformance) -> list[Lot]:
+            nc.close(prov, self.clock())
+            lots = [self.lot(lot) for lot in nc.lots]
+            for lot in lots:
+                lot.resolve_nonconformance(nc.id, prov, self.clock())
+            return lots
+        return self.change(Nonconformance, nonconformance_id(number), number, command)
+
+    def open_corrective_action(self, number: str, nonconformance: str | None, problem: str,
+                               prov: Provenance) -> UUID:
+        nc_id = None
+        if nonconformance is not None:
+            nc_id = self.nonconformance(nonconformance).id
+        return self.create(CorrectiveAction.open(number, nc_id, problem, prov, self.clock()),
+                           key=number)
+
+    def corrective_action(self, number: str) -> CorrectiveAction:
+        return self.load(CorrectiveAction, corrective_action_id(number), number)
+
+    def update_corrective_action(self, number: str,
+                                 command: Callable[[CorrectiveAction, datetime], Any]
+                                 ) -> CorrectiveAction:
+        """Run one of CorrectiveAction's commands (root cause, plan/complete an action,
+        effectiveness, close) with the recorded time."""
+        return self.change(CorrectiveAction, corrective_action_id(number), number,
+                           lambda ca: command(ca, self.clock()))
+
+    # -- history --------------------------------------------------------------------------------
+
+    def history(self, aggregate_id: UUID) -> list[Any]:
         """Every event of a record, oldest first."""
-        return iter(self.events.get(aggregate_id))
+        return list(self.events.get(aggregate_id))
+
+    def as_recorded_at(self, aggregate_id: UUID, when: datetime) -> Aggregate | None:
+        """The record as qrec knew it at ``when`` (recorded time); None if not yet recorded."""
+        aggregate: Aggregate | None = None
+        for event in self.events.get(aggregate_id):
+            assert isinstance(event, Record.Event)
+            if event.timestamp > when:
+                break
+            aggregate = event.mutate(aggregate)
+        return aggregate
+
+
+def _kind(cls: type) -> str:
+    return "".join(f" {c.lower()}" if c.isupper() else c for c in cls.__name__).strip()
+
+
+__all__ = ["PlannedAction", "QualityRecords"]

@@ -63,6 +63,7 @@ class Instrument(Record):
         last_result: str | None
         last_calibrated: datetime | None
         last_passing_calibration: datetime | None
+        calibration_messages: set[str]
 
     class Registered(Record.Created):
         tag: str
@@ -81,6 +82,7 @@ class Instrument(Record):
             gauge.location = self.location
             gauge.status, gauge.next_due, gauge.last_result = "in_calibration", None, None
             gauge.last_calibrated, gauge.last_passing_calibration = None, None
+            gauge.calibration_messages = set()
 
     class CalibrationRecorded(Record.Event):
         performed_at: datetime
@@ -98,6 +100,8 @@ class Instrument(Record):
             gauge.status = "in_calibration"
             if self.result != "fail":
                 gauge.last_passing_calibration = self.performed_at
+            if self.provenance.source_message_id:
+                gauge.calibration_messages.add(self.provenance.source_message_id)
 
     class Quarantined(Record.Event):
         def apply(self, gauge: Instrument) -> None:
@@ -133,7 +137,10 @@ class Instrument(Record):
     def record_calibration(self, performed_at: datetime, performed_by: str, certificate: str,
                            standard: ReferenceStandard | None, uncertainty: float | None,
                            points: tuple[TestPoint, ...], result: str,
-                           prov: Provenance, now: datetime) -> None:
+                           prov: Provenance, now: datetime) -> bool:
+        """Record a calibration; False if this lab message was already recorded."""
+        if prov.source_message_id and prov.source_message_id in self.calibration_messages:
+            return False
         self._check_not_retired()
         self._check_calibration(points, result, uncertainty)
         next_due = performed_at + timedelta(days=self.interval_days)
@@ -145,6 +152,7 @@ class Instrument(Record):
                 actor=prov.actor, source=prov.source, reason="as-left out of tolerance",
                 correlation_id=prov.correlation_id, causation_id=prov.causation_id,
             ), now)
+        return True
 
     def quarantine(self, prov: Provenance, now: datetime) -> None:
         prov.requiring_reason(f"quarantine instrument {self.tag}")

@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
@@ -86,6 +87,49 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot encode {type(obj).__name__} in an event body")
 
 
+def tagged(value: Any) -> Any:
+    """A JSON-able form of aggregate state that keeps its types (for snapshots, whose
+    state has no declared field types): tuples, sets, datetimes, UUIDs, dataclasses."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, datetime):
+        return {"__dt": value.isoformat()}
+    if isinstance(value, UUID):
+        return {"__uuid": str(value)}
+    if isinstance(value, list):
+        return [tagged(v) for v in value]
+    if isinstance(value, tuple):
+        return {"__tuple": [tagged(v) for v in value]}
+    if isinstance(value, (set, frozenset)):
+        return {"__set": [tagged(v) for v in sorted(value, key=repr)]}
+    if isinstance(value, dict):
+        return {"__dict": [[tagged(k), tagged(v)] for k, v in value.items()]}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: tagged(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"__dc": get_topic(type(value)), "f": fields}
+    raise TypeError(f"cannot snapshot {type(value).__name__}")
+
+
+def untagged(value: Any) -> Any:
+    if isinstance(value, list):
+        return [untagged(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__dt" in value:
+        return datetime.fromisoformat(value["__dt"])
+    if "__uuid" in value:
+        return UUID(value["__uuid"])
+    if "__tuple" in value:
+        return tuple(untagged(v) for v in value["__tuple"])
+    if "__set" in value:
+        return {untagged(v) for v in value["__set"]}
+    if "__dict" in value:
+        return {untagged(k): untagged(v) for k, v in value["__dict"]}
+    if "__dc" in value:
+        return resolve_topic(value["__dc"])(**{k: untagged(v) for k, v in value["f"].items()})
+    return value
+
+
 class OrjsonTranscoder(Transcoder):
     def encode(self, obj: Any) -> bytes:
         return orjson.dumps(obj, default=_default)
@@ -107,6 +151,8 @@ class TypedMapper(Mapper[UUID]):
         class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
+        if isinstance(domain_event, Snapshot):
+            state["state"] = tagged(state["state"])
         body = orjson.dumps(state, default=_default)
         if self.compressor:
             body = self.compressor.compress(body)
@@ -120,6 +166,8 @@ class TypedMapper(Mapper[UUID]):
             state = self.decode_state(stored_event.state)
             self.upcast(cls, state)
             coerce_fields(cls, state)
+            if issubclass(cls, Snapshot):
+                state["state"] = untagged(state["state"])
         except Exception as e:
             raise MapperDeserialisationError(
                 f"cannot read stored event {stored_event.originator_id} "

@@ -21,7 +21,8 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="qrec", description="Event-sourced quality records: immutable, replayable, verifiable.")
+        prog="qrec",
+        description="Event-sourced quality records: immutable, replayable, verifiable.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)

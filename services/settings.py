@@ -46,7 +46,8 @@ class Settings:
     def check(self) -> None:
         if self.store_url and not self.uses_postgres:
             raise SettingsError(
-                f"QREC_STORE_URL must be empty (SQLite) or postgresql://..., not {self.store_url!r}")
+                "QREC_STORE_URL must be empty (SQLite) or postgresql://..., "
+                f"not {self.store_url!r}")
         if self.broker_url and not self.broker_url.startswith("nats://"):
             raise SettingsError(
                 f"QREC_BROKER_URL must be empty (embedded) or nats://..., not {self.broker_url!r}")

@@ -1,0 +1,300 @@
+"""Inspection plans (what to measure, to which limits) and inspections (what was measured)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from domain.records import (
+    InvalidValue,
+    Limits,
+    Provenance,
+    QualityError,
+    Record,
+    RecordExists,
+    record_id,
+)
+
+STAGES = ("receiving", "in_process", "final")
+
+
+class UnknownCharacteristic(QualityError):
+    def __init__(self, plan: str, revision: str, characteristic: str) -> None:
+        super().__init__(
+            f"inspection plan {plan} rev {revision} has no characteristic {characteristic!r}")
+        self.characteristic = characteristic
+
+
+class InspectionClosed(QualityError):
+    def __init__(self, inspection: UUID) -> None:
+        super().__init__(f"inspection {inspection} is closed: no more results can be recorded")
+
+
+class NoSuchResult(QualityError):
+    def __init__(self, index: int, count: int) -> None:
+        super().__init__(f"result #{index} does not exist (the inspection has {count})")
+
+
+@dataclass(frozen=True)
+class Characteristic:
+    id: str
+    nominal: float | None
+    lsl: float | None
+    usl: float | None
+    unit: str
+    gauge_kind: str | None = None
+
+    def limits(self) -> Limits:
+        return Limits(unit=self.unit, lower=self.lsl, upper=self.usl)
+
+
+@dataclass(frozen=True)
+class PlanRevision:
+    revision: str
+    product: str
+    stage: str
+    sample_size: int
+    characteristics: tuple[Characteristic, ...]
+
+    def characteristic(self, plan: str, char_id: str) -> Characteristic:
+        for c in self.characteristics:
+            if c.id == char_id:
+                return c
+        raise UnknownCharacteristic(plan, self.revision, char_id)
+
+
+def checked_revision(plan: str, revision: PlanRevision) -> PlanRevision:
+    if revision.stage not in STAGES:
+        raise InvalidValue(f"plan {plan}: stage must be one of {', '.join(STAGES)}, "
+                           f"not {revision.stage!r}")
+    if revision.sample_size < 1:
+        raise InvalidValue(f"plan {plan}: sample size must be at least 1")
+    if not revision.characteristics:
+        raise InvalidValue(f"plan {plan}: an inspection plan needs at least one characteristic")
+    for c in revision.characteristics:
+        Limits.checked(f"plan {plan} characteristic {c.id}", c.unit, c.lsl, c.usl)
+    return revision
+
+
+def plan_id(plan: str) -> UUID:
+    return record_id("inspection-plan", plan)
+
+
+class InspectionPlan(Record):
+    if TYPE_CHECKING:
+        plan: str
+        revisions: list[PlanRevision]
+
+    class Defined(Record.Created):
+        plan: str
+        revision: PlanRevision
+
+        def apply(self, p: InspectionPlan) -> None:
+            p.plan, p.revisions = self.plan, [self.revision]
+
+    class RevisionReleased(Record.Event):
+        revision: PlanRevision
+
+        def apply(self, p: InspectionPlan) -> None:
+            p.revisions.append(self.revision)
+
+    @classmethod
+    def define(cls, plan: str, revision: PlanRevision, prov: Provenance,
+               now: datetime) -> InspectionPlan:
+        return cls._create(cls.Defined, id=plan_id(plan), provenance=prov, timestamp=now,
+                           plan=plan, revision=checked_revision(plan, revision))
+
+    @property
+    def current(self) -> PlanRevision:
+        return self.revisions[-1]
+
+    def release_revision(self, revision: PlanRevision, prov: Provenance, now: datetime) -> None:
+        if any(r.revision == revision.revision for r in self.revisions):
+            raise RecordExists(f"inspection plan {self.plan} revision", revision.revision)
+        self.record(self.RevisionReleased, prov, now,
+                    revision=checked_revision(self.plan, revision))
+
+
+@dataclass(frozen=True)
+class Measurement:
+    characteristic: str
+    value: float
+    unit: str
+    gauge: str | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """A measurement judged against the plan revision in force, and its gauge's condition."""
+
+    characteristic: str
+    value: float
+    unit: str
+    gauge: str | None
+    lsl: float | None
+    usl: float | None
+    conforming: bool
+    gauge_condition: str
+
+
+def judge(plan: str, revision: PlanRevision, measurements: tuple[Measurement, ...],
+          gauge_conditions: Mapping[str, str]) -> tuple[Result, ...]:
+    """Judge each measurement; gauge_conditions maps gauge tags to ok/overdue/quarantined/
+    retired (a tag not in it is unknown). A bad unit or characteristic raises."""
+    if not measurements:
+        raise InvalidValue("an inspection needs at least one result")
+    return tuple(_judge_one(plan, revision, m, gauge_conditions) for m in measurements)
+
+
+def _judge_one(plan: str, revision: PlanRevision, m: Measurement,
+               gauge_conditions: Mapping[str, str]) -> Result:
+    char = revision.characteristic(plan, m.characteristic)
+    limits = char.limits()
+    limits.check_unit(f"characteristic {char.id}", m.unit)
+    if not isinstance(m.value, (int, float)) or not math.isfinite(m.value):
+        raise InvalidValue(f"characteristic {char.id}: value {m.value!r} is not a number")
+    condition = "none" if m.gauge is None else gauge_conditions.get(m.gauge, "unknown")
+    return Result(characteristic=char.id, value=float(m.value), unit=m.unit, gauge=m.gauge,
+                  lsl=char.lsl, usl=char.usl, conforming=limits.conforms(m.value),
+                  gauge_condition=condition)
+
+
+def verdict(results: tuple[Result, ...]) -> str:
+    return "accept" if all(r.conforming for r in results) else "reject"
+
+
+def inspection_id(source: str, message_id: str) -> UUID:
+    return record_id("inspection", f"{source}/{message_id}")
+
+
+@dataclass(frozen=True)
+class InspectionHeader:
+    lot: str
+    stage: str
+    plan: str
+    plan_revision: str
+    line: str | None
+    station: str | None
+    inspector: str
+    part: str | None
+
+
+class Inspection(Record):
+    """An inspection of a lot (or part) at a stage against one plan revision."""
+
+    if TYPE_CHECKING:
+        header: InspectionHeader
+        results: list[Result]
+        closed: bool
+        verdict: str | None
+
+    class Performed(Record.Created):
+        """A complete inspection reported at once (by a line station)."""
+
+        header: InspectionHeader
+        results: tuple[Result, ...]
+        verdict: str
+
+        def apply(self, i: Inspection) -> None:
+            i.header, i.results, i.closed, i.verdict = self.header, list(self.results), True, \
+                self.verdict
+
+    class Opened(Record.Created):
+        header: InspectionHeader
+
+        def apply(self, i: Inspection) -> None:
+            i.header, i.results, i.closed, i.verdict = self.header, [], False, None
+
+    class ResultsRecorded(Record.Event):
+        results: tuple[Result, ...]
+
+        def apply(self, i: Inspection) -> None:
+            i.results.extend(self.results)
+
+    class ResultCorrected(Record.Event):
+        """Replaces the effective value of result #index; the original stays in history."""
+
+        index: int
+        result: Result
+        verdict: str | None
+
+        def apply(self, i: Inspection) -> None:
+            i.results[self.index] = self.result
+            if i.closed:
+                i.verdict = self.verdict
+
+    class ResultMarkedSuspect(Record.Event):
+        index: int
+        gauge: str
+
+        def apply(self, i: Inspection) -> None:
+            r = i.results[self.index]
+            i.results[self.index] = Result(**{**r.__dict__, "gauge_condition": "suspect"})
+
+    class Closed(Record.Event):
+        verdict: str
+
+        def apply(self, i: Inspection) -> None:
+            i.closed, i.verdict = True, self.verdict
+
+    @classmethod
+    def perform(cls, id: UUID, header: InspectionHeader, results: tuple[Result, ...],
+                prov: Provenance, now: datetime) -> Inspection:
+        return cls._create(cls.Performed, id=id, provenance=prov, timestamp=now,
+                           header=_checked_header(header), results=results,
+                           verdict=verdict(results))
+
+    @classmethod
+    def open(cls, id: UUID, header: InspectionHeader, prov: Provenance,
+             now: datetime) -> Inspection:
+        return cls._create(cls.Opened, id=id, provenance=prov, timestamp=now,
+                           header=_checked_header(header))
+
+    def record_results(self, results: tuple[Result, ...], prov: Provenance,
+                       now: datetime) -> None:
+        self._check_open()
+        self.record(self.ResultsRecorded, prov, now, results=results)
+
+    def correct_result(self, index: int, result: Result, prov: Provenance,
+                       now: datetime) -> None:
+        prov.requiring_reason(f"correct result #{index}")
+        self._check_index(index)
+        corrected = [*self.results]
+        corrected[index] = result
+        self.record(self.ResultCorrected, prov, now, index=index, result=result,
+                    verdict=verdict(tuple(corrected)) if self.closed else None)
+
+    def mark_suspect(self, index: int, gauge: str, prov: Provenance, now: datetime) -> None:
+        prov.requiring_reason(f"mark result #{index} suspect")
+        self._check_index(index)
+        self.record(self.ResultMarkedSuspect, prov, now, index=index, gauge=gauge)
+
+    def close(self, prov: Provenance, now: datetime) -> None:
+        self._check_open()
+        if not self.results:
+            raise InvalidValue("an inspection with no results cannot be closed")
+        self.record(self.Closed, prov, now, verdict=verdict(tuple(self.results)))
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise InspectionClosed(self.id)
+
+    def result(self, index: int) -> Result:
+        self._check_index(index)
+        return self.results[index]
+
+    def _check_index(self, index: int) -> None:
+        if not 0 <= index < len(self.results):
+            raise NoSuchResult(index, len(self.results))
+
+
+def _checked_header(header: InspectionHeader) -> InspectionHeader:
+    if header.stage not in STAGES:
+        raise InvalidValue(f"stage must be one of {', '.join(STAGES)}, not {header.stage!r}")
+    if not header.lot:
+        raise InvalidValue("an inspection must name its lot")
+    return header

@@ -1,0 +1,1 @@
+"""Read models built from the notification log, and the audit ledger."""
