@@ -112,34 +112,35 @@ class QualityRecords(Application[UUID]):
         return self.create(gauge, key=tag)
 
     def define_inspection_plan(self, plan: str, revision: PlanRevision,
-                               prov: Provenance) -> UUID:
-        """Define a plan, or release a new revision of it; the same revision again is a no-op."""
+                               prov: Provenance) -> bool:
+        """Define a plan or release a new revision of it; False if that revision is known."""
         try:
             existing = self.load(InspectionPlan, plan_id(plan), plan)
         except RecordNotFound:
-            return self.create(InspectionPlan.define(plan, revision, prov, self.clock()),
-                               key=plan)
-        if existing.current != revision and all(
-                r.revision != revision.revision for r in existing.revisions):
-            existing.release_revision(revision, prov, self.clock())
-            self.save(existing)
-        return existing.id
+            self.create(InspectionPlan.define(plan, revision, prov, self.clock()), key=plan)
+            return True
+        if any(r.revision == revision.revision for r in existing.revisions):
+            return False
+        existing.release_revision(revision, prov, self.clock())
+        self.save(existing)
+        return True
 
     def define_control_plan(self, plan: str, revision: ControlPlanRevision,
-                            prov: Provenance) -> UUID:
+                            prov: Provenance) -> bool:
+        """Define a control plan or release a new revision; False if that revision is known."""
         for attempt in range(MAX_CONFLICT_RETRIES):
             register = self._control_plan_register(prov)
             try:
                 cp = self.load(ControlPlan, control_plan_id(plan), plan)
                 if any(r.revision == revision.revision for r in cp.revisions):
-                    return cp.id
+                    return False
                 cp.release_revision(revision, prov, self.clock())
             except RecordNotFound:
                 cp = ControlPlan.define(plan, revision, prov, self.clock())
             register.list_plan(cp, prov, self.clock())
             try:
                 self.save(cp, register)
-                return cp.id
+                return True
             except IntegrityError:
                 if attempt == MAX_CONFLICT_RETRIES - 1:
                     raise

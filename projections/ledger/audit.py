@@ -1,0 +1,203 @@
+"""`qrec audit verify`: recompute every leaf from the stored events, check it against the
+ledger and the signed checkpoints, and name the first position where the history fails.
+
+One pass over the notification log: each recomputed leaf grows a fresh tree in memory; every
+completed tile node is compared with the stored one (one lookup per 16 events), every
+checkpoint's root and signature when the tree reaches its size. Only a failing tile is read
+leaf by leaf, to pinpoint the event and say what happened to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+from projections.ledger.merkle import TILE_HEIGHT, Frontier
+from projections.ledger.store import Ledger
+from projections.ledger.verifier import Checkpoint, event_leaf_hash, signature_problem
+
+CHANGED, MISSING, EXTRA, OUT_OF_ORDER = "changed", "missing", "extra", "out of order"
+BAD_SIGNATURE, INCONSISTENT, LEDGER_CHANGED = ("bad signature", "checkpoint inconsistent",
+                                               "ledger changed")
+TILE = 1 << TILE_HEIGHT
+Progress = Callable[[int, int], None]
+EventKey = tuple[Any, int, bytes]  # originator id, version, recomputed leaf hash
+
+
+class EventStore(Protocol):
+    def select_notifications(self, start: int | None, limit: int) -> Sequence[Any]: ...
+    def select_events(self, originator_id: Any, *, gt: int | None = None,
+                      lte: int | None = None) -> Sequence[Any]: ...
+    def max_notification_id(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Finding:
+    position: int
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"position {self.position}: {self.kind}: {self.detail}"
+
+
+@dataclass
+class AuditReport:
+    tree_size: int
+    checked: int = 0
+    pending: int = 0
+    checkpoints: int = 0
+    finding: Finding | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.finding is None
+
+
+@dataclass
+class _Pass:
+    """The state of one verification pass."""
+
+    ledger: Ledger
+    store: EventStore
+    keys: dict[str, bytes]
+    checkpoints: list[tuple[Checkpoint, bool]]  # (checkpoint, came from outside)
+    nodes: dict[tuple[int, int], bytes]
+    frontier: Frontier = field(default_factory=Frontier)
+    tile: list[EventKey] = field(default_factory=list)
+    next_cp: int = 0
+
+
+def verify_store(ledger: Ledger, store: EventStore, public_keys: dict[str, bytes], *,
+                 trusted: Sequence[Checkpoint] = (), progress: Progress | None = None,
+                 page_size: int = 10_000) -> AuditReport:
+    """Check the whole history; ``trusted`` are checkpoints kept outside (exported earlier,
+    or from the stream) that the history must still agree with."""
+    report = AuditReport(ledger.tree_size())
+    cps = sorted([(cp, False) for cp in ledger.checkpoints()] + [(cp, True) for cp in trusted],
+                 key=lambda pair: pair[0].tree_size)
+    run = _Pass(ledger, store, public_keys, cps, ledger.stored_nodes())
+    report.finding = _scan(run, report, progress, page_size) or _finish(run, report)
+    report.checkpoints = run.next_cp
+    return report
+
+
+def _scan(run: _Pass, report: AuditReport, progress: Progress | None,
+          page_size: int) -> Finding | None:
+    total = (run.store.max_notification_id() or 0) if progress else 0
+    size, frontier, tile, nodes = report.tree_size, run.frontier, run.tile, run.nodes
+    start = 1
+    while True:
+        page = run.store.select_notifications(start, page_size)
+        for n in page:
+            if frontier.size >= size:
+                report.pending += 1
+                continue
+            h = event_leaf_hash(n.originator_id, n.originator_version, n.topic, n.state)
+            tile.append((n.originator_id, n.originator_version, h))
+            for level, idx, node in frontier.append(h):
+                if nodes.get((level, idx)) != node:
+                    return _pinpoint(run, level, idx)
+                if level == TILE_HEIGHT:
+                    tile.clear()
+            if run.next_cp < len(run.checkpoints) and \
+                    run.checkpoints[run.next_cp][0].tree_size == frontier.size:
+                found = _check_checkpoints(run)
+                if found:
+                    return found
+        report.checked = frontier.size
+        if progress and page:
+            progress(page[-1].id, total)
+        if len(page) < page_size:
+            return None
+        start = page[-1].id + 1
+
+
+def _finish(run: _Pass, report: AuditReport) -> Finding | None:
+    """The end of the store: a short store, a partial tile and checkpoints beyond the end."""
+    found = _compare_tile(run, run.frontier.size - len(run.tile), report.tree_size)
+    if found:
+        return found
+    if run.frontier.size < report.tree_size:
+        return _missing_tail(run.frontier.size, report.tree_size)
+    for cp, outside in run.checkpoints[run.next_cp:]:
+        kind = INCONSISTENT if outside else LEDGER_CHANGED
+        return Finding(report.tree_size, kind, f"checkpoint at tree size {cp.tree_size} covers "
+                       f"more than the {report.tree_size} events in the ledger")
+    return None
+
+
+def _check_checkpoints(run: _Pass) -> Finding | None:
+    size = run.frontier.size
+    root = run.frontier.root()
+    while run.next_cp < len(run.checkpoints) and \
+            run.checkpoints[run.next_cp][0].tree_size == size:
+        cp, outside = run.checkpoints[run.next_cp]
+        run.next_cp += 1
+        bad = signature_problem(cp, run.keys)
+        if bad:
+            return Finding(size - 1, BAD_SIGNATURE, f"checkpoint at tree size {size} "
+                           f"({cp.timestamp}): {bad}")
+        if cp.root_hash != root:
+            # a leaf in the open tile may explain it better than the checkpoint
+            return _compare_tile(run, size - len(run.tile), size) or Finding(
+                size - 1, INCONSISTENT, f"the {'exported ' if outside else ''}checkpoint at "
+                f"tree size {size} ({cp.timestamp}) signs root {cp.root_hash.hex()[:16]}..., "
+                f"the stored events give {root.hex()[:16]}...")
+    return None
+
+
+def _pinpoint(run: _Pass, level: int, idx: int) -> Finding:
+    if level == TILE_HEIGHT:
+        start = idx * TILE
+        found = _compare_tile(run, start, start + TILE)
+        if found:
+            return found
+    return Finding((idx + 1) * (1 << level) - 1, LEDGER_CHANGED,
+                   f"stored node (level {level}, index {idx}) does not match the events "
+                   "beneath it")
+
+
+def _compare_tile(run: _Pass, start: int, stop: int) -> Finding | None:
+    """The first position in [start, stop) where the events and the stored leaves differ."""
+    leaves = run.ledger.leaves(start, stop)
+    for offset in range(stop - start):
+        position = start + offset
+        event = run.tile[offset] if offset < len(run.tile) else None
+        leaf = leaves[offset] if offset < len(leaves) else None
+        found = _classify(run, position, event, leaf)
+        if found:
+            return found
+    return None
+
+
+def _classify(run: _Pass, position: int, event: EventKey | None, leaf: Any) -> Finding | None:
+    if event is None:
+        return _missing_tail(position, run.ledger.tree_size())
+    oid, version, h = event
+    if leaf is None or leaf.position != position:
+        return Finding(position, LEDGER_CHANGED, "the ledger has no leaf here")
+    if (str(oid), version) == (leaf.originator_id, leaf.originator_version):
+        if h == leaf.leaf_hash:
+            return None
+        return Finding(position, CHANGED, f"record {oid} version {version}: the stored event "
+                       "(body, recorded time or topic) differs from the one recorded")
+    if not run.store.select_events(UUID(leaf.originator_id), gt=leaf.originator_version - 1,
+                                   lte=leaf.originator_version):
+        return Finding(position, MISSING, f"record {leaf.originator_id} version "
+                       f"{leaf.originator_version}, recorded here, is no longer in the store "
+                       "(deleted)")
+    recorded = run.ledger.position_of(oid, version)
+    if recorded is None:
+        return Finding(position, EXTRA, f"record {oid} version {version} is in the store but "
+                       "was never recorded (inserted)")
+    return Finding(position, OUT_OF_ORDER, f"record {oid} version {version} was recorded at "
+                   f"position {recorded}, not here (events reordered)")
+
+
+def _missing_tail(position: int, tree_size: int) -> Finding:
+    return Finding(position, MISSING, f"the store ends at position {position} but the ledger "
+                   f"recorded {tree_size} events: the newest {tree_size - position} are gone "
+                   "(truncated)")

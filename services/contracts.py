@@ -1,0 +1,184 @@
+"""The stream contracts v1 (DESIGN.md), as versioned pydantic models, in and out with orjson.
+
+A line message is decoded here and turned into one of the domain's reports; anything that
+goes wrong on the way is a `BadMessage`, with a reason a line engineer can act on. Nothing
+in this module talks to a broker or a store.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from domain.calibration import ReferenceStandard, TestPoint
+from domain.inspection import Measurement
+from domain.reports import CalibrationReport, InspectionReport, LotMovementReport, ReadingReport
+
+NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class BadMessage(ValueError):
+    """A message that cannot be interpreted: bad JSON, wrong schema, missing fields..."""
+
+
+class Contract(BaseModel):
+    """Base of the v1 messages: extra fields are allowed (contracts may grow)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+class ResultV1(Contract):
+    characteristic: NonEmpty
+    value: float
+    unit: NonEmpty
+    gauge: str | None = None
+
+
+class InspectionV1(Contract):
+    """`qrec.line.<line>.inspection`: results of one inspection at a station."""
+
+    schema_: Literal["qrec.inspection.v1"] = Field("qrec.inspection.v1", alias="schema")
+    message_id: NonEmpty
+    line: NonEmpty
+    station: NonEmpty
+    lot: NonEmpty
+    part: str | None = None
+    stage: Literal["receiving", "in_process", "final"]
+    plan: NonEmpty
+    inspector: NonEmpty
+    occurred_at: AwareDatetime
+    results: Annotated[list[ResultV1], Field(min_length=1)]
+
+    def to_report(self) -> InspectionReport:
+        return InspectionReport(
+            self.message_id, self.line, self.station, self.lot, self.stage, self.plan,
+            self.inspector, self.occurred_at,
+            tuple(Measurement(r.characteristic, r.value, r.unit, r.gauge) for r in self.results),
+            part=self.part)
+
+
+class ProcessV1(Contract):
+    """`qrec.line.<line>.process`: one process-parameter reading."""
+
+    schema_: Literal["qrec.process.v1"] = Field("qrec.process.v1", alias="schema")
+    message_id: NonEmpty
+    line: NonEmpty
+    station: NonEmpty
+    lot: NonEmpty
+    operation: NonEmpty
+    parameter: NonEmpty
+    value: float
+    unit: NonEmpty
+    occurred_at: AwareDatetime
+
+    def to_report(self) -> ReadingReport:
+        return ReadingReport(self.message_id, self.line, self.station, self.lot, self.operation,
+                             self.parameter, self.value, self.unit, self.occurred_at)
+
+
+class StandardV1(Contract):
+    tag: NonEmpty
+    certificate: NonEmpty
+
+
+class PointV1(Contract):
+    nominal: float
+    as_found: float | None = None
+    as_left: float | None = None
+    unit: NonEmpty
+
+
+class CalibrationV1(Contract):
+    """`qrec.lab.calibration`: a calibration performed by a lab."""
+
+    schema_: Literal["qrec.calibration.v1"] = Field("qrec.calibration.v1", alias="schema")
+    message_id: NonEmpty
+    instrument: NonEmpty
+    performed_at: AwareDatetime
+    performed_by: NonEmpty
+    certificate: NonEmpty
+    standard: StandardV1 | None = None
+    uncertainty: float | None = None
+    points: list[PointV1] = []
+    result: Literal["pass", "fail", "adjusted"]
+
+    def to_report(self) -> CalibrationReport:
+        standard = (None if self.standard is None
+                    else ReferenceStandard(self.standard.tag, self.standard.certificate))
+        return CalibrationReport(
+            self.message_id, self.instrument, self.performed_at, self.performed_by,
+            self.certificate, standard, self.uncertainty,
+            tuple(TestPoint(p.nominal, p.as_found, p.as_left, p.unit) for p in self.points),
+            self.result)
+
+
+class LotMovementV1(Contract):
+    """`qrec.erp.lot`: a lot shipped to or returned from a customer."""
+
+    schema_: Literal["qrec.lot.v1"] = Field("qrec.lot.v1", alias="schema")
+    message_id: NonEmpty
+    lot: NonEmpty
+    movement: Literal["shipped", "returned"]
+    customer: str | None = None
+    occurred_at: AwareDatetime
+
+    def to_report(self) -> LotMovementReport:
+        return LotMovementReport(self.message_id, self.lot, self.movement, self.customer,
+                                 self.occurred_at)
+
+
+LineContract = InspectionV1 | ProcessV1 | CalibrationV1 | LotMovementV1
+SCHEMAS: dict[str, type[Contract]] = {
+    "qrec.inspection.v1": InspectionV1,
+    "qrec.process.v1": ProcessV1,
+    "qrec.calibration.v1": CalibrationV1,
+    "qrec.lot.v1": LotMovementV1,
+}
+
+
+def decode(data: bytes, expected: type[Contract]) -> Any:
+    """The message as the contract it must follow, or BadMessage saying why not."""
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise BadMessage(f"bad JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise BadMessage(f"bad message: a JSON object is required, not {type(body).__name__}")
+    schema = body.get("schema")
+    wanted = expected.model_fields["schema_"].default
+    if schema != wanted:
+        raise BadMessage(f"wrong schema: {schema!r}, expected {wanted!r}")
+    try:
+        return expected.model_validate(body)
+    except ValidationError as e:
+        raise BadMessage("invalid message: " + _summary(e)) from None
+
+
+def _summary(error: ValidationError) -> str:
+    parts = []
+    for err in error.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "message"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class EventEnvelope(BaseModel):
+    """What the relay publishes on `qrec.events.<record kind>.<event name>` (v1)."""
+
+    schema_: Literal["qrec.event.v1"] = Field("qrec.event.v1", alias="schema")
+    position: int = Field(description="notification id: the event's place in the store")
+    event_id: str = Field(description="uuid5 of record id and version; also Nats-Msg-Id")
+    record_id: str
+    record_kind: str
+    version: int
+    event_type: str = Field(description="e.g. Inspection.Performed")
+    schema_version: int = Field(description="the event class version the payload follows")
+    recorded_at: str | None = None
+    occurred_at: str | None = None
+    provenance: dict[str, Any] | None = None
+    payload: dict[str, Any]

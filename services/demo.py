@@ -1,0 +1,141 @@
+"""`qrec demo`: a finite plant scenario on a fresh data dir, told as it happens."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+from domain.application import QualityRecords
+from domain.calibration import ReferenceStandard, TestPoint
+from domain.corrective_action import PlannedAction
+from domain.inspection import Measurement
+from domain.records import Provenance
+from domain.reports import CalibrationReport, InspectionReport, LotMovementReport, ReadingReport
+from services.composition import build_records
+from services.masterdata import import_master_data, read_master_data
+from services.settings import Settings
+
+LINES = {"L1": ("CMM-1", "G-0042"), "L2": ("CMM-2", "G-0043"), "L3": ("CMM-3", "G-0044")}
+START = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+
+
+def sample_master_data_path() -> Path:
+    return Path(str(resources.files("services.samples") / "masterdata.yaml"))
+
+
+def run_demo(data_dir: Path, messages: int = 1500, say: Callable[[str], None] = print,
+             seed: int = 7) -> QualityRecords:
+    app = build_records(Settings(data_dir=data_dir))
+    rng = random.Random(seed)
+    say(f"qrec demo: a fresh plant in {data_dir}")
+    summary = import_master_data(app, read_master_data(sample_master_data_path()), "qe-anna")
+    say("1. master data imported:\n   " + str(summary).replace("\n", "\n   "))
+
+    started = time.perf_counter()
+    reports = [_inspection(i, rng) for i in range(messages)]
+    outcomes = Counter[str]()
+    for k in range(0, len(reports), 250):
+        outcomes.update(o.status for o in app.record_inspections(reports[k:k + 250]))
+    elapsed = time.perf_counter() - started
+    results = sum(len(r.results) for r in reports)
+    say(f"2. three lines reported {messages} inspections ({results} results) in "
+        f"{elapsed:.2f}s: {dict(outcomes)}")
+    resent = app.record_inspections(reports[:100])
+    say(f"3. line L1 re-sent 100 messages after a network fault: "
+        f"{Counter(o.status for o in resent)['duplicate']} recognised as already recorded")
+    bad = [InspectionReport("L1-bad-1", "L1", "CMM-1", "LOT-L1-01", "in_process", "IP-100",
+                            "op-17", START, (Measurement("bore_dia", 0.4724, "in", "G-0042"),)),
+           InspectionReport("L1-bad-2", "L1", "CMM-1", "LOT-L1-01", "in_process", "IP-999",
+                            "op-17", START, (Measurement("bore_dia", 12.0, "mm", "G-0042"),))]
+    for o in app.record_inspections(bad):
+        say(f"4. rejected a message that cannot be interpreted: {o.reason}")
+    readings = [ReadingReport(f"L1-P-{i:04d}", "L1", "OVEN-1", f"LOT-L1-{i % 4:02d}", "cure",
+                              "temperature", round(rng.gauss(180, 1.5), 1), "degC",
+                              START + timedelta(minutes=i)) for i in range(200)]
+    readings.append(ReadingReport("L1-P-9999", "L1", "OVEN-1", "LOT-L1-03", "cure",
+                                  "temperature", 188.2, "degC", START + timedelta(hours=4)))
+    recorded = [app.repository.get(o.record_id) for o in app.record_readings(readings)
+                if o.record_id]
+    out = sum(not reading.within_limits for reading in recorded)
+    say(f"5. oven OVEN-1 reported {len(readings)} cure temperatures; {out} outside 175-185 degC")
+    _calibrations(app, say)
+    _nonconformance_story(app, reports, say)
+    say(f"done: {app.recorder.max_notification_id()} events recorded in {data_dir}")
+    return app
+
+
+def _inspection(i: int, rng: random.Random) -> InspectionReport:
+    line = ("L1", "L2", "L3")[i % 3]
+    station, gauge = LINES[line]
+    lot = f"LOT-{line}-{(i // 3) // 100:02d}"
+    bore = round(rng.gauss(12.0, 0.003), 4)
+    flange = round(rng.gauss(4.5, 0.012), 4)
+    return InspectionReport(
+        message_id=f"{line}-{i:06d}", line=line, station=station, lot=lot, stage="in_process",
+        plan="IP-100", inspector=f"op-{10 + i % 7}", occurred_at=START + timedelta(seconds=i),
+        results=(Measurement("bore_dia", bore, "mm", gauge),
+                 Measurement("flange_thk", flange, "mm", "M-0101")))
+
+
+def _calibrations(app: QualityRecords, say: Callable[[str], None]) -> None:
+    report = CalibrationReport(
+        message_id="LAB-2026-0042", instrument="G-0043",
+        performed_at=START + timedelta(hours=8), performed_by="tech-3", certificate="C-124",
+        standard=ReferenceStandard("REF-7", "NMI-2026-77"), uncertainty=0.0005,
+        points=(TestPoint(12.0, 12.004, 12.0005, "mm"),), result="fail")
+    app.record_calibration(report)
+    gauge = app.instrument("G-0043")
+    say(f"6. the lab found G-0043 out of tolerance (as found 12.004 mm at 12.000) and "
+        f"adjusted it: status {gauge.status}, next due {gauge.next_due:%Y-%m-%d}")
+    overdue = app.instrument("G-0044").condition_at(START)
+    say(f"   G-0044 was {overdue} when line L3 used it: its results are recorded and marked")
+
+
+def _nonconformance_story(app: QualityRecords, reports: list[InspectionReport],
+                          say: Callable[[str], None]) -> None:
+    failing = next(r for r in reports if any(
+        not (11.99 <= m.value <= 12.01) for m in r.results if m.characteristic == "bore_dia"))
+    lot = failing.lot
+    qe = Provenance(actor="qe-anna", reason=f"bore diameter out of tolerance in {lot}",
+                    signature_meaning="responsibility")
+    app.raise_nonconformance("NC-0001", "inspection", "bore diameter out of tolerance",
+                             (lot,), qe, characteristic="bore_dia",
+                             evidence=(f"inspection {failing.line}/{failing.message_id}",))
+    app.record_containment("NC-0001", "lot segregated in quarantine cage Q2", qe)
+    say(f"7. {lot} failed bore_dia: NC-0001 raised, lot held "
+        f"(on hold: {app.lot(lot).on_hold}), contained")
+    app.disposition("NC-0001", "rework", "mrb-chair",
+                    Provenance(actor="mrb-chair", reason="hone bores to size",
+                               signature_meaning="approval"))
+    app.open_inspection("RI-0001", lot, "in_process", "IP-100", "op-12",
+                        Provenance(actor="op-12"))
+    app.record_results("RI-0001", (Measurement("bore_dia", 12.002, "mm", "G-0042"),
+                                   Measurement("flange_thk", 4.5, "mm", "M-0101")),
+                       Provenance(actor="op-12", occurred_at=START + timedelta(hours=9)))
+    verdict = app.close_inspection("RI-0001", Provenance(actor="op-12")).verdict
+    app.close_nonconformance("NC-0001", Provenance(actor="qe-anna", reason="rework verified"))
+    app.release_lot(lot, Provenance(actor="qe-anna", reason="re-inspection accepted"))
+    say(f"8. reworked, re-inspected ({verdict}), NC-0001 closed, {lot} released")
+    app.open_corrective_action("CA-0001", "NC-0001", "bores oversize on line",
+                               Provenance(actor="qe-anna"))
+    prov = Provenance(actor="qe-anna")
+    app.update_corrective_action("CA-0001", lambda ca, now: ca.record_root_cause(
+        "worn honing tool", "5 whys", prov, now))
+    app.update_corrective_action("CA-0001", lambda ca, now: ca.plan_action(PlannedAction(
+        "tool life limit in the control plan", "eng-tom", START + timedelta(days=7)), prov, now))
+    app.update_corrective_action("CA-0001", lambda ca, now: ca.complete_action(
+        0, "CP-7 rev B", prov, now))
+    app.update_corrective_action("CA-0001", lambda ca, now: ca.check_effectiveness(
+        True, "30 days without recurrence", prov, now))
+    app.update_corrective_action("CA-0001", lambda ca, now: ca.close(
+        Provenance(actor="qe-anna", reason="effective"), now))
+    app.record_lot_movement(LotMovementReport("ERP-000981", lot, "shipped", "ACME",
+                                              START + timedelta(days=1)))
+    events = app.history(app.lot(lot).id)
+    say(f"9. CA-0001 closed as effective; {lot} shipped to ACME. Its history has "
+        f"{len(events)} events: " + ", ".join(type(e).__name__ for e in events))
