@@ -20,8 +20,16 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=import_command)
 
     p = subparsers.add_parser("demo", help="run a finite scenario on a fresh data dir")
-    p.add_argument("--messages", type=int, default=1500, help="inspection messages to send")
+    p.add_argument("--messages", type=_at_least_100, default=1500,
+                   help="inspection messages the lines send (at least 100)")
     p.set_defaults(handler=demo_command)
+
+
+def _at_least_100(text: str) -> int:
+    value = int(text)
+    if value < 100:
+        raise argparse.ArgumentTypeError("the demo needs at least 100 messages")
+    return value
 
 
 def import_command(args: argparse.Namespace, settings: Settings) -> int:
