@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from uuid import UUID
 
-from projections.ledger.audit import verify_store
+from domain.application import QualityRecords
+from projections.ledger.audit import consistent_with, verify_store
 from projections.ledger.keys import Keyring
 from projections.ledger.pack import NotInLedger, export_pack
 from projections.ledger.store import Clock, Ledger, LedgerPolicy, ledger_engine, utc_now
@@ -24,10 +25,11 @@ def keyring(settings: Settings) -> Keyring:
     return Keyring(settings.data_dir / "ledger-keys")
 
 
-def build_ledger(settings: Settings, *, clock: Clock = utc_now,
+def build_ledger(settings: Settings, records: QualityRecords, *, clock: Clock = utc_now,
                  policy: LedgerPolicy | None = None) -> Ledger:
-    """The ledger over the settings' event store, its tables in the views database."""
-    records = build_records(settings)
+    """The ledger over the records' event store, its tables in the views database.
+
+    The caller keeps ``records`` alive: closing it closes the store the ledger reads."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     schema = settings.pg_schema if settings.uses_postgres else None
     return Ledger(ledger_engine(settings.views_url, schema), records.recorder,
@@ -102,16 +104,23 @@ class ProgressBar:
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    ledger = build_ledger(settings)
+    records = build_records(settings)
+    ledger = build_ledger(settings, records)
     keys = trusted_keys(args.public_key) if args.public_key else ledger.keyring.public_keys()
     outside = [Checkpoint.from_json(json.loads(p.read_text())) for p in args.checkpoint]
     bar = ProgressBar(args.progress)
-    report = verify_store(ledger, ledger.source, keys, trusted=outside,  # type: ignore[arg-type]
+    report = verify_store(ledger, records.recorder, keys, trusted=outside,
                           progress=bar)
     bar.close()
     if report.finding:
         print(f"qrec audit: FAILED at {report.finding}", file=sys.stderr)
         return 1
+    for path, cp in zip(args.checkpoint, outside, strict=True):
+        problem = consistent_with(ledger, records.recorder, cp)
+        if problem:
+            print(f"qrec audit: FAILED: checkpoint inconsistent with {path}: {problem}",
+                  file=sys.stderr)
+            return 1
     print(f"intact: {report.checked} events, {report.checkpoints} checkpoints verified")
     if report.pending:
         print(f"note: {report.pending} newer events are not in the ledger yet "
@@ -120,14 +129,15 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_catch_up(args: argparse.Namespace, settings: Settings) -> int:
-    ledger = build_ledger(settings)
+    records = build_records(settings)
+    ledger = build_ledger(settings, records)
     made = ledger.catch_up(seal=True)
     print(f"ledger at {ledger.tree_size()} events; {len(made)} new checkpoints")
     return 0
 
 
 def cmd_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
-    cp = build_ledger(settings).latest_checkpoint()
+    cp = build_ledger(settings, build_records(settings)).latest_checkpoint()
     if cp is None:
         print("qrec audit: no checkpoint yet (run `qrec audit catch-up`)", file=sys.stderr)
         return 1
@@ -140,10 +150,11 @@ def cmd_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    ledger = build_ledger(settings)
+    records = build_records(settings)
+    ledger = build_ledger(settings, records)
     ledger.catch_up(seal=True)
     try:
-        pack = export_pack(ledger, ledger.source, args.record,  # type: ignore[arg-type]
+        pack = export_pack(ledger, records.recorder, args.record,
                            ledger.keyring.public_keys())
     except NotInLedger as e:
         print(f"qrec audit: {e}", file=sys.stderr)

@@ -16,7 +16,13 @@ from uuid import UUID
 
 from projections.ledger.merkle import TILE_HEIGHT, Frontier
 from projections.ledger.store import Ledger
-from projections.ledger.verifier import Checkpoint, event_leaf_hash, signature_problem
+from projections.ledger.verifier import (
+    Checkpoint,
+    event_leaf_hash,
+    root_of,
+    signature_problem,
+    verify_consistency,
+)
 
 CHANGED, MISSING, EXTRA, OUT_OF_ORDER = "changed", "missing", "extra", "out of order"
 BAD_SIGNATURE, INCONSISTENT, LEDGER_CHANGED = ("bad signature", "checkpoint inconsistent",
@@ -201,3 +207,41 @@ def _missing_tail(position: int, tree_size: int) -> Finding:
     return Finding(position, MISSING, f"the store ends at position {position} but the ledger "
                    f"recorded {tree_size} events: the newest {tree_size - position} are gone "
                    "(truncated)")
+
+
+def consistent_with(ledger: Ledger, store: EventStore, earlier: Checkpoint,
+                    page_size: int = 10_000) -> str | None:
+    """None when today's history extends a checkpoint kept earlier; else what is wrong.
+
+    Two checks an outside auditor makes: the ledger's consistency proof from the earlier
+    checkpoint to its latest one, and the root of the first ``tree_size`` stored events."""
+    latest = ledger.latest_checkpoint()
+    if latest is None or latest.tree_size < earlier.tree_size:
+        return f"the ledger no longer reaches tree size {earlier.tree_size}"
+    try:
+        proof = ledger.consistency_proof(earlier.tree_size, latest.tree_size)
+    except LookupError as e:
+        return f"no consistency proof: {e}"
+    if not verify_consistency(earlier.tree_size, latest.tree_size, earlier.root_hash,
+                              latest.root_hash, proof):
+        return (f"the checkpoint at tree size {latest.tree_size} does not extend the one at "
+                f"{earlier.tree_size} (consistency proof fails)")
+    leaves = _stored_leaves(store, earlier.tree_size, page_size)
+    if len(leaves) < earlier.tree_size:
+        return f"the store holds {len(leaves)} events, fewer than {earlier.tree_size}"
+    if root_of(leaves) != earlier.root_hash:
+        return f"the first {earlier.tree_size} stored events no longer give the checkpoint's root"
+    return None
+
+
+def _stored_leaves(store: EventStore, count: int, page_size: int) -> list[bytes]:
+    leaves: list[bytes] = []
+    start = 1
+    while len(leaves) < count:
+        page = store.select_notifications(start, page_size)
+        leaves.extend(event_leaf_hash(n.originator_id, n.originator_version, n.topic, n.state)
+                      for n in page[:count - len(leaves)])
+        if len(page) < page_size:
+            break
+        start = page[-1].id + 1
+    return leaves

@@ -1,0 +1,219 @@
+"""Tampering done directly in SQL on the event store (SQLite and PostgreSQL) is detected by
+`verify`, which names the position, and a checkpoint kept earlier no longer holds."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import delete, update
+
+from domain.application import QualityRecords
+from domain.records import Provenance
+from projections.ledger.audit import (
+    BAD_SIGNATURE,
+    CHANGED,
+    EXTRA,
+    MISSING,
+    OUT_OF_ORDER,
+    consistent_with,
+    verify_store,
+)
+from projections.ledger.keys import Keyring
+from projections.ledger.store import (
+    Ledger,
+    LedgerCheckpoint,
+    LedgerLeaf,
+    LedgerNode,
+    LedgerPolicy,
+    LedgerTracking,
+)
+from projections.ledger.verifier import Checkpoint
+from services.cli_audit import build_ledger
+from services.composition import build_records
+from services.settings import Settings
+
+EVENTS = 40
+POLICY = LedgerPolicy(page_size=10, checkpoint_every=16, checkpoint_seconds=3600)
+
+
+class EventTable:
+    """The stored events table, reached around qrec with plain SQL (as an intruder would).
+
+    Positions are 0-based like the ledger's; notification ids start at 1."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.uses_postgres:
+            self.conn: Any = psycopg.connect(settings.store_url, autocommit=True)
+            self.table, self.nid, self.mark = f'"{settings.pg_schema}".qrec_events', \
+                "notification_id", "%s"
+        else:
+            self.conn = sqlite3.connect(settings.events_path, isolation_level=None)
+            self.table, self.nid, self.mark = "stored_events", "rowid", "?"
+
+    def sql(self, statement: str, *params: Any) -> list[Any]:
+        statement = statement.format(t=self.table, nid=self.nid).replace("%s", self.mark)
+        cursor = self.conn.execute(statement, params)
+        return list(cursor.fetchall()) if cursor.description else []
+
+    def state(self, position: int) -> bytes:
+        return bytes(self.sql("SELECT state FROM {t} WHERE {nid} = %s", position + 1)[0][0])
+
+    def set_state(self, position: int, state: bytes) -> None:
+        self.sql("UPDATE {t} SET state = %s WHERE {nid} = %s", state, position + 1)
+
+    def renumber(self, start: int, by: int) -> None:
+        """Move notification ids >= start by `by`, in two steps around the unique index."""
+        self.sql("UPDATE {t} SET {nid} = {nid} + 1000000 WHERE {nid} >= %s", start)
+        self.sql("UPDATE {t} SET {nid} = {nid} - 1000000 + %s WHERE {nid} >= 1000000", by)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@dataclass
+class History:
+    settings: Settings
+    records: QualityRecords
+    ledger: Ledger
+    events: EventTable
+    earlier: Checkpoint  # exported before the tampering, kept by an auditor
+
+    def verify(self, keys: dict[str, bytes] | None = None) -> Any:
+        keys = self.ledger.keyring.public_keys() if keys is None else keys
+        return verify_store(self.ledger, self.records.recorder, keys, page_size=7)
+
+    def still_extends_earlier(self) -> str | None:
+        return consistent_with(self.ledger, self.records.recorder, self.earlier, page_size=7)
+
+
+@pytest.fixture
+def history(store_settings: Settings, clock: Any) -> Iterator[History]:
+    # Forty instruments are registered; the ledger takes them in ten at a time and signs
+    # checkpoints at 10 (its first page), 16, 32 and 40 (sealed); an auditor keeps the last.
+    records = build_records(store_settings, clock=clock)
+    for i in range(EVENTS):
+        records.register_instrument(f"G-{i:04d}", "bore gauge", "mm", (10, 15), 0.001, 0.002,
+                                    180, "Line 1", Provenance(actor="qe-1"))
+    ledger = build_ledger(store_settings, records, clock=clock, policy=POLICY)
+    ledger.catch_up(seal=True)
+    earlier = ledger.latest_checkpoint()
+    assert earlier is not None and earlier.tree_size == EVENTS
+    events = EventTable(store_settings)
+    yield History(store_settings, records, ledger, events, earlier)
+    events.close()
+    ledger.engine.dispose()
+
+
+def test_an_untouched_history_verifies_and_extends_the_earlier_checkpoint(
+        history: History) -> None:
+    report = history.verify()
+    assert report.ok, report.finding
+    assert (report.checked, report.checkpoints) == (EVENTS, 4)
+    assert history.still_extends_earlier() is None
+
+
+def test_a_changed_event_body_is_named_at_its_position(history: History) -> None:
+    history.events.set_state(21, history.events.state(21).replace(b'"Line 1"', b'"Line 2"'))
+    assert_found(history, 21, CHANGED)
+
+
+def test_a_changed_recorded_time_inside_the_event_is_named_at_its_position(
+        history: History) -> None:
+    state = history.events.state(5)
+    assert b'"timestamp":"2026-11-26T08:00:00.006' in state
+    history.events.set_state(5, state.replace(b"T08:00:00.006", b"T07:59:00.006"))
+    assert_found(history, 5, CHANGED)
+
+
+def test_a_deleted_event_is_named_as_missing_at_its_position(history: History) -> None:
+    history.events.sql("DELETE FROM {t} WHERE {nid} = %s", 13 + 1)
+    assert_found(history, 13, MISSING)
+
+
+def test_an_inserted_forged_event_is_named_as_extra_at_its_position(history: History) -> None:
+    # The intruder makes room at notification 10 and slips a registration in there.
+    forged_id = uuid.uuid4()
+    state = history.events.state(9).replace(b'"G-0009"', b'"G-FORGED"')
+    topic = history.events.sql("SELECT topic FROM {t} WHERE {nid} = 10")[0][0]
+    history.events.renumber(10, 1)
+    oid: Any = forged_id if history.settings.uses_postgres else str(forged_id)
+    history.events.sql("INSERT INTO {t} ({nid}, originator_id, originator_version, topic, "
+                       "state) VALUES (%s, %s, %s, %s, %s)", 10, oid, 1, topic, state)
+    assert_found(history, 9, EXTRA)
+
+
+def test_two_swapped_events_are_named_as_out_of_order(history: History) -> None:
+    history.events.sql("UPDATE {t} SET {nid} = 999999 WHERE {nid} = 8")
+    history.events.sql("UPDATE {t} SET {nid} = 8 WHERE {nid} = 30")
+    history.events.sql("UPDATE {t} SET {nid} = 30 WHERE {nid} = 999999")
+    assert_found(history, 7, OUT_OF_ORDER)
+
+
+def test_truncating_the_newest_events_is_named_where_the_store_now_ends(
+        history: History) -> None:
+    history.events.sql("DELETE FROM {t} WHERE {nid} > 35")
+    report = assert_found(history, 35, MISSING)
+    assert "truncated" in report.finding.detail
+
+
+def test_a_ledger_rewritten_with_a_fresh_key_fails_at_the_first_checkpoint(
+        history: History, tmp_path: Any) -> None:
+    # The intruder edits an event, then rebuilds the whole ledger over the edited history
+    # and signs it with a key of their own: every table agrees with every other.
+    history.events.set_state(3, history.events.state(3).replace(b'"Line 1"', b'"Line 7"'))
+    rebuild_ledger(history, Keyring(tmp_path / "intruder-keys"))
+    report = assert_found(history, 9, BAD_SIGNATURE)
+    assert "not a trusted key" in report.finding.detail
+
+
+def test_a_ledger_with_a_new_root_under_the_old_signatures_fails_at_the_first_checkpoint(
+        history: History, tmp_path: Any) -> None:
+    # Same rewrite, but the intruder keeps the genuine key id and signatures on new roots.
+    genuine = {cp.tree_size: cp for cp in history.ledger.checkpoints()}
+    history.events.set_state(3, history.events.state(3).replace(b'"Line 1"', b'"Line 7"'))
+    rebuild_ledger(history, Keyring(tmp_path / "intruder-keys"))
+    with history.ledger.engine.begin() as conn:
+        for size, cp in genuine.items():
+            conn.execute(update(LedgerCheckpoint).where(LedgerCheckpoint.tree_size == size)
+                         .values(key_id=cp.key_id, signature=cp.signature,
+                                 timestamp=cp.timestamp))
+    report = assert_found(history, 9, BAD_SIGNATURE)
+    assert "bad signature" in report.finding.detail
+
+
+def test_rewriting_the_ledger_consistently_with_its_own_key_still_breaks_the_kept_checkpoint(
+        history: History) -> None:
+    # Worst case: the signing key leaked too. Verify cannot tell from inside, but the
+    # checkpoint the auditor kept (or the copy on the stream) can.
+    history.events.set_state(3, history.events.state(3).replace(b'"Line 1"', b'"Line 7"'))
+    rebuild_ledger(history, history.ledger.keyring)
+    report = verify_store(history.ledger, history.records.recorder,
+                          history.ledger.keyring.public_keys(), trusted=[history.earlier])
+    assert report.finding is not None and report.finding.position == EVENTS - 1
+    assert report.finding.kind == "checkpoint inconsistent"
+    assert "does not extend" in (history.still_extends_earlier() or "")
+
+
+def rebuild_ledger(history: History, keyring: Keyring) -> None:
+    with history.ledger.engine.begin() as conn:
+        for table in (LedgerLeaf, LedgerNode, LedgerCheckpoint, LedgerTracking):
+            conn.execute(delete(table))
+    rebuilt = Ledger(history.ledger.engine, history.records.recorder, keyring,
+                     clock=history.ledger.clock, policy=POLICY)
+    rebuilt.catch_up(seal=True)
+
+
+def assert_found(history: History, position: int, kind: str,
+                 check: Callable[[Any], None] | None = None) -> Any:
+    report = history.verify()
+    assert report.finding is not None, "tampering went unnoticed"
+    assert (report.finding.position, report.finding.kind) == (position, kind), \
+        str(report.finding)
+    assert history.still_extends_earlier() is not None
+    return report
