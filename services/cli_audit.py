@@ -91,7 +91,7 @@ class ProgressBar:
         if self.enabled is None:
             self.enabled = total >= LARGE_STORE
         now = time.monotonic()
-        if not self.enabled or not total or now - self.last < 0.2:
+        if not self.enabled or not total or (now - self.last < 0.2 and done < total):
             return
         self.last = now
         filled = min(40, 40 * done // total)

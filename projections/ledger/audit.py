@@ -95,6 +95,8 @@ def _scan(run: _Pass, report: AuditReport, progress: Progress | None,
     total = (run.store.max_notification_id() or 0) if progress else 0
     size, frontier, tile, nodes = report.tree_size, run.frontier, run.tile, run.nodes
     start = 1
+    if progress:
+        progress(0, total)
     while True:
         page = run.store.select_notifications(start, page_size)
         for n in page:

@@ -41,6 +41,8 @@ CHECKPOINT_HEADER = "qrec ledger checkpoint v1"
 def leaf_data(originator_id: UUID | str, version: int, topic: str, state: bytes) -> bytes:
     oid = originator_id if isinstance(originator_id, UUID) else UUID(str(originator_id))
     topic_bytes = topic.encode()
+    if not isinstance(state, bytes):  # a row rewritten by hand may come back as text
+        state = state.encode() if isinstance(state, str) else bytes(state)
     return (oid.bytes + version.to_bytes(8, "big") + len(topic_bytes).to_bytes(4, "big")
             + topic_bytes + state)
 

@@ -72,7 +72,7 @@ def test_a_pack_signed_by_another_key_fails_against_the_published_key(
     assert cli.main(["audit", "export", str(instrument_id("G-0001")), "-o", str(pack_path)]) == 0
     other = tmp_path / "other"
     env_for(sqlite_settings.with_(data_dir=other))
-    register(sqlite_settings.with_(data_dir=other), range(1), clock)
+    register(sqlite_settings.with_(data_dir=other), range(3), clock)
     capsys.readouterr()
     assert cli.main(["audit", "public-key"]) == 0
     (tmp_path / "other.pem").write_text(capsys.readouterr().out)
@@ -145,7 +145,7 @@ def test_the_signing_key_is_owner_only_and_rotation_keeps_old_checkpoints_verifi
     rotations = list(keys.glob("rotation-*.json"))
     assert len(rotations) == 1 and len(list(keys.glob("*.pub"))) == 2
     statement = json.loads(rotations[0].read_text())
-    old_pem = capsys.readouterr() or None
+    capsys.readouterr()
     assert cli.main(["audit", "public-key", "--key-id", statement["old"]]) == 0
     old_pem = capsys.readouterr().out
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
