@@ -78,10 +78,16 @@ class _Batch:
         lid = lot_id(lot)
         if lid in self.app.known_lots or lid in self.new:
             return
-        if self.get(lid) is None:
-            self.add(Lot.open(lot, product, report.provenance(), self.app.clock()))
-        else:
+        if self.lot_exists(lid):
             self.app.known_lots.add(lid)
+        else:
+            self.add(Lot.open(lot, product, report.provenance(), self.app.clock()))
+
+    def lot_exists(self, lid: UUID) -> bool:
+        """Whether a lot is recorded, without replaying its history just to ask."""
+        if lid in self.loaded:
+            return self.loaded[lid] is not None
+        return self.app.exists(lid)
 
     def gauge_conditions(self, report: InspectionReport) -> dict[str, str]:
         conditions = {}
