@@ -130,6 +130,12 @@ def untagged(value: Any) -> Any:
     return value
 
 
+@cache
+def _stored_form(cls: type) -> tuple[str, int, bool]:
+    """What writing an event of this class needs to know about it, looked up once."""
+    return get_topic(cls), getattr(cls, "class_version", 1), issubclass(cls, Snapshot)
+
+
 class OrjsonTranscoder(Transcoder):
     def encode(self, obj: Any) -> bytes:
         return orjson.dumps(obj, default=_default)
@@ -145,20 +151,20 @@ class TypedMapper(Mapper[UUID]):
         super().__init__(transcoder=OrjsonTranscoder(), **kwargs)
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        state = dict(vars(domain_event))
+        topic, class_version, is_snapshot = _stored_form(domain_event.__class__)
+        state = vars(domain_event).copy()
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
-        class_version = getattr(type(domain_event), "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
-        if isinstance(domain_event, Snapshot):
+        if is_snapshot:
             state["state"] = tagged(state["state"])
         body = orjson.dumps(state, default=_default)
         if self.compressor:
             body = self.compressor.compress(body)
         if self.cipher:
             body = self.cipher.encrypt(body)
-        return StoredEvent(originator_id, originator_version, get_topic(type(domain_event)), body)
+        return StoredEvent(originator_id, originator_version, topic, body)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         cls = resolve_topic(stored_event.topic)
