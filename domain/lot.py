@@ -41,6 +41,7 @@ class Lot(Record):
         lot: str
         product: str | None
         on_hold: bool
+        released: bool
         operations: dict[str, str]
         components: list[str]
         open_nonconformances: set[UUID]
@@ -54,6 +55,7 @@ class Lot(Record):
         def apply(self, lot: Lot) -> None:
             lot.lot, lot.product, lot.on_hold, lot.location = self.lot, self.product, False, \
                 "in_house"
+            lot.released = False
             lot.operations, lot.components = {}, []
             lot.open_nonconformances, lot.seen_messages = set(), set()
 
@@ -83,7 +85,7 @@ class Lot(Record):
 
     class Released(Record.Event):
         def apply(self, lot: Lot) -> None:
-            lot.on_hold = False
+            lot.on_hold, lot.released = False, True
 
     class NonconformanceLinked(Record.Event):
         nonconformance: UUID
@@ -105,6 +107,13 @@ class Lot(Record):
             lot.location = "shipped" if self.movement == "shipped" else "in_house"
             if self.provenance.source_message_id:
                 lot.seen_messages.add(self.provenance.source_message_id)
+
+    @property
+    def status(self) -> str:
+        """Where the lot stands for a trace: shipped, released (by quality) or in_process."""
+        if self.location == "shipped":
+            return "shipped"
+        return "released" if self.released and not self.on_hold else "in_process"
 
     @classmethod
     def open(cls, lot: str, product: str | None, prov: Provenance, now: datetime) -> Lot:

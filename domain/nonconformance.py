@@ -40,6 +40,7 @@ class Nonconformance(Record):
         characteristic: str | None
         evidence: list[str]
         containment: list[str]
+        tasks: list[str]
         disposition: str | None
         approver: str | None
         status: str
@@ -56,7 +57,7 @@ class Nonconformance(Record):
             nc.number, nc.source, nc.description = self.number, self.source, self.description
             nc.lots, nc.evidence, nc.characteristic = list(self.lots), list(self.evidence), \
                 self.characteristic
-            nc.containment, nc.disposition, nc.approver = [], None, None
+            nc.containment, nc.disposition, nc.approver, nc.tasks = [], None, None, []
             nc.status = "open"
 
     class LotAdded(Record.Event):
@@ -76,6 +77,16 @@ class Nonconformance(Record):
 
         def apply(self, nc: Nonconformance) -> None:
             nc.containment.append(self.action)
+
+    class TaskAssigned(Record.Event):
+        """Work the nonconformance calls for, e.g. notifying a customer of shipped lots."""
+
+        task: str
+        assignee: str
+        lots: tuple[str, ...]
+
+        def apply(self, nc: Nonconformance) -> None:
+            nc.tasks.append(self.task)
 
     class Dispositioned(Record.Event):
         disposition: str
@@ -118,6 +129,13 @@ class Nonconformance(Record):
         if not action.strip():
             raise InvalidValue("describe the containment action")
         self.record(self.ContainmentRecorded, prov, now, action=action)
+
+    def assign_task(self, task: str, assignee: str, lots: tuple[str, ...], prov: Provenance,
+                    now: datetime) -> None:
+        self._check_open()
+        if not task.strip():
+            raise InvalidValue("describe the task")
+        self.record(self.TaskAssigned, prov, now, task=task, assignee=assignee, lots=lots)
 
     def disposition_as(self, disposition: str, approver: str, prov: Provenance,
                        now: datetime) -> None:
