@@ -182,3 +182,70 @@ class EventEnvelope(BaseModel):
     occurred_at: str | None = None
     provenance: dict[str, Any] | None = None
     payload: dict[str, Any]
+
+
+class DeadLetter(BaseModel):
+    """What goes to `qrec.dlq.<line or source>`: the original message and why it was refused."""
+
+    reason: str
+    subject: str
+    deliveries: int
+    stream_sequence: int | None = None
+    message: str = Field(description="the original body, as UTF-8 text (invalid bytes replaced)")
+
+
+def stream_name(prefix: str, suffix: str) -> str:
+    return f"{prefix.replace('.', '_').replace('-', '_').upper()}_{suffix}"
+
+
+class Topology(BaseModel):
+    """Subjects, streams and consumers under one prefix (`qrec` in production), so tests and
+    a running qrec never share a stream."""
+
+    model_config = ConfigDict(frozen=True)
+    prefix: str = "qrec"
+
+    @property
+    def inspections(self) -> str:
+        return f"{self.prefix}.line.*.inspection"
+
+    @property
+    def readings(self) -> str:
+        return f"{self.prefix}.line.*.process"
+
+    @property
+    def calibrations(self) -> str:
+        return f"{self.prefix}.lab.calibration"
+
+    @property
+    def lot_movements(self) -> str:
+        return f"{self.prefix}.erp.lot"
+
+    def line_subject(self, line: str, kind: str) -> str:
+        return f"{self.prefix}.line.{line}.{kind}"
+
+    @property
+    def lines_stream(self) -> str:
+        return stream_name(self.prefix, "LINES")
+
+    def dlq(self, source: str) -> str:
+        return f"{self.prefix}.dlq.{source}"
+
+    @property
+    def dlq_stream(self) -> str:
+        return stream_name(self.prefix, "DLQ")
+
+    def event(self, kind: str, name: str) -> str:
+        return f"{self.prefix}.events.{kind}.{name}"
+
+    @property
+    def events_stream(self) -> str:
+        return stream_name(self.prefix, "EVENTS")
+
+    def durable(self, what: str) -> str:
+        return stream_name(self.prefix, f"INGEST_{what.upper()}")
+
+    def source_of(self, subject: str) -> str:
+        """`L1` for `qrec.line.L1.inspection`, `lab`, `erp`: where a message came from."""
+        parts = subject[len(self.prefix) + 1:].split(".")
+        return parts[1] if parts[0] == "line" and len(parts) > 2 else parts[0]

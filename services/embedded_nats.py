@@ -52,7 +52,8 @@ class EmbeddedNats:
         self.process = subprocess.Popen(
             [nats_server_binary(), "--jetstream", "--addr", "127.0.0.1",
              "--port", str(self.port), "--store_dir", str(self.store_dir)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)  # Ctrl-C reaches qrec, which stops the server last
         log.close()
         self._wait_until_ready(timeout)
         return self

@@ -1,0 +1,370 @@
+"""Ingest: line, lab and ERP messages from NATS JetStream into the write model.
+
+Each kind of message has a durable pull consumer that takes messages in batches. A batch is
+interpreted message by message (services.contracts), committed in one event-store
+transaction (QualityRecords.record_inspections / record_readings), and only then acked.
+
+- A message that cannot be interpreted (bad JSON, wrong schema, an unknown plan, a wrong
+  unit...) goes to `qrec.dlq.<line or source>` with the reason, and is terminated: it is
+  never retried and never holds up the good messages of its batch.
+- Anything else that fails (the database is down...) is transient: the batch is nacked with
+  a growing delay and comes back; after `max_deliver` deliveries it is dead-lettered too.
+- Exactly once in effect: record ids derive from (line, message_id), so a redelivered or
+  re-sent message is a duplicate, acked and not recorded again.
+
+Validation happens in services.contracts, not in FastStream: a pydantic failure there would
+fail the whole batch. The handlers' annotations are kept for the AsyncAPI document only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol
+
+import orjson
+from fast_depends.pydantic import PydanticSerializer
+from faststream import AckPolicy, Context
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.message import NatsBatchMessage
+from nats.js.api import ConsumerConfig
+
+from domain.application import QualityRecords
+from domain.records import QualityError
+from domain.reports import Outcome
+from services.contracts import (
+    BadMessage,
+    CalibrationV1,
+    Contract,
+    DeadLetter,
+    EventEnvelope,
+    InspectionV1,
+    LotMovementV1,
+    ProcessV1,
+    Topology,
+    decode,
+)
+
+TheBatch = Annotated[NatsBatchMessage, Context("message")]
+REASON_HEADER = "Qrec-Reason"
+ORIGINAL_SUBJECT_HEADER = "Qrec-Original-Subject"
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    batch_size: int = 500
+    batch_timeout: float = 0.05  # seconds to wait for a fuller batch once one message is in
+    max_deliver: int = 5
+    ack_wait: float = 30.0
+    backoff: tuple[float, ...] = (0.5, 2.0, 5.0, 15.0)
+
+    def delay(self, deliveries: int) -> float:
+        return self.backoff[min(deliveries, len(self.backoff)) - 1]
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    recorded: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    retried: int = 0
+    batches: int = 0
+    results: int = 0
+    commit_seconds: float = 0.0
+    last_errors: list[str] = field(default_factory=list)
+
+
+class RawMessage(Protocol):
+    """What ingest needs of a nats-py message (also what TestNatsBroker hands out)."""
+
+    subject: str
+    data: bytes
+
+    async def ack(self) -> None: ...
+    async def nak(self, delay: float | None = None) -> None: ...
+    async def term(self) -> None: ...
+
+
+Publish = Callable[[str, bytes, dict[str, str]], Awaitable[Any]]
+RecordMany = Callable[[list[Any]], list[Outcome]]
+
+
+def deliveries(msg: Any) -> int:
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:  # noqa: BLE001 - not a JetStream message (TestNatsBroker)
+        return 1
+
+
+def stream_sequence(msg: Any) -> int | None:
+    try:
+        return int(msg.metadata.sequence.stream)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def header_safe(text: str) -> str:
+    return " ".join(text.split())[:1000]
+
+
+class Ingest:
+    """The handlers' logic, apart from FastStream: batches of raw messages in, commits,
+    acks and dead letters out."""
+
+    def __init__(self, records: QualityRecords, topology: Topology, publish: Publish,
+                 options: IngestOptions | None = None) -> None:
+        self.records, self.topology, self.publish = records, topology, publish
+        self.options = options or IngestOptions()
+        self.stats = IngestStats()
+        # One writer: the store serialises inserts anyway; batches, not threads, give speed.
+        self.db_lock = asyncio.Lock()
+        self.closing = False
+        self.in_flight = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    async def take_inspections(self, msgs: Sequence[RawMessage]) -> None:
+        await self.take(msgs, InspectionV1, self.records.record_inspections)
+
+    async def take_readings(self, msgs: Sequence[RawMessage]) -> None:
+        await self.take(msgs, ProcessV1, self.records.record_readings)
+
+    async def take_calibrations(self, msgs: Sequence[RawMessage]) -> None:
+        await self.take(msgs, CalibrationV1, self.one_by_one(self.records.record_calibration))
+
+    async def take_lot_movements(self, msgs: Sequence[RawMessage]) -> None:
+        await self.take(msgs, LotMovementV1, self.one_by_one(self.records.record_lot_movement))
+
+    @staticmethod
+    def one_by_one(command: Callable[[Any], Outcome]) -> RecordMany:
+        def record_each(reports: list[Any]) -> list[Outcome]:
+            outcomes = []
+            for report in reports:
+                try:
+                    outcomes.append(command(report))
+                except QualityError as e:
+                    outcomes.append(Outcome("rejected", error=e))
+            return outcomes
+        return record_each
+
+    async def take(self, msgs: Sequence[RawMessage], contract: type[Contract],
+                   record: RecordMany) -> None:
+        """Interpret, commit, then ack; refused messages to the DLQ; the rest retried."""
+        if self.closing:  # shutting down: hand the batch back to the server at once
+            await asyncio.gather(*(m.nak() for m in msgs))
+            return
+        self.in_flight += 1
+        self.idle.clear()
+        try:
+            await self.take_now(msgs, contract, record)
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self.idle.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop taking batches; wait for the ones in flight to commit and ack."""
+        self.closing = True
+        try:
+            await asyncio.wait_for(self.idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def take_now(self, msgs: Sequence[RawMessage], contract: type[Contract],
+                       record: RecordMany) -> None:
+        self.stats.received += len(msgs)
+        self.stats.batches += 1
+        good, refused = self.interpret_all(msgs, contract)
+        done: list[RawMessage] = []
+        if good:
+            try:
+                outcomes = await self.commit(record, [report for _, report in good])
+            except Exception as e:  # noqa: BLE001 - transient: the store, the network...
+                refused += await self.retry_later([m for m, _ in good], e)
+            else:
+                for (msg, report), outcome in zip(good, outcomes, strict=True):
+                    if outcome.status == "rejected":
+                        refused.append((msg, outcome.reason or "rejected"))
+                    else:
+                        done.append(msg)
+                        self.count(outcome, report)
+        await asyncio.gather(self.dead_letter(refused), *(m.ack() for m in done))
+
+    def interpret_all(self, msgs: Sequence[RawMessage], contract: type[Contract]
+                      ) -> tuple[list[tuple[RawMessage, Any]], list[tuple[RawMessage, str]]]:
+        good, refused = [], []
+        for msg in msgs:
+            try:
+                good.append((msg, self.interpret(msg, contract)))
+            except BadMessage as e:
+                refused.append((msg, str(e)))
+        return good, refused
+
+    def interpret(self, msg: RawMessage, contract: type[Contract]) -> Any:
+        message = decode(msg.data, contract)
+        line = getattr(message, "line", None)
+        if line is not None and line != self.topology.source_of(msg.subject):
+            raise BadMessage(f"line {line!r} in the message, but it came on {msg.subject}")
+        return message.to_report()
+
+    async def commit(self, record: RecordMany, reports: list[Any]) -> list[Outcome]:
+        async with self.db_lock:
+            started = time.perf_counter()
+            outcomes = await asyncio.to_thread(record, reports)
+            self.stats.commit_seconds += time.perf_counter() - started
+            return outcomes
+
+    def count(self, outcome: Outcome, report: Any) -> None:
+        if outcome.status == "duplicate":
+            self.stats.duplicates += 1
+            return
+        self.stats.recorded += 1
+        self.stats.results += len(getattr(report, "results", ())) or 1
+
+    async def retry_later(self, msgs: list[RawMessage], error: Exception
+                          ) -> list[tuple[RawMessage, str]]:
+        """Nack with backoff; the ones on their last delivery are dead-lettered instead."""
+        reason = f"gave up after {self.options.max_deliver} deliveries: " \
+                 f"{type(error).__name__}: {error}"
+        self.stats.last_errors = (self.stats.last_errors + [f"{type(error).__name__}: {error}"]
+                                  )[-5:]
+        last = [m for m in msgs if deliveries(m) >= self.options.max_deliver]
+        again = [m for m in msgs if deliveries(m) < self.options.max_deliver]
+        self.stats.retried += len(again)
+        await asyncio.gather(*(m.nak(delay=self.options.delay(deliveries(m))) for m in again))
+        return [(m, reason) for m in last]
+
+    async def dead_letter(self, refused: list[tuple[RawMessage, str]]) -> None:
+        async def one(msg: RawMessage, reason: str) -> None:
+            try:
+                await self.publish(*self.dead_letter_message(msg, reason))
+            except Exception:  # noqa: BLE001 - the DLQ is unreachable: try again later
+                await msg.nak(delay=self.options.delay(deliveries(msg)))
+                return
+            self.stats.dead_lettered += 1
+            await msg.term()  # never retried
+        await asyncio.gather(*(one(m, r) for m, r in refused))
+
+    def dead_letter_message(self, msg: RawMessage, reason: str
+                            ) -> tuple[str, bytes, dict[str, str]]:
+        seq = stream_sequence(msg)
+        letter = DeadLetter(reason=reason, subject=msg.subject, deliveries=deliveries(msg),
+                            stream_sequence=seq,
+                            message=msg.data.decode("utf-8", errors="replace"))
+        headers = {REASON_HEADER: header_safe(reason), ORIGINAL_SUBJECT_HEADER: msg.subject}
+        if seq is not None:  # a DLQ publish retried after a crash is dropped by the server
+            headers["Nats-Msg-Id"] = f"dlq:{self.topology.lines_stream}:{seq}"
+        subject = self.topology.dlq(self.topology.source_of(msg.subject))
+        return subject, orjson.dumps(letter.model_dump()), headers
+
+
+async def raw_batch(msg: Any) -> list[bytes]:
+    """A decoder that leaves validation to services.contracts (see the module docstring)."""
+    return [m.data for m in msg.raw_message]
+
+
+def build_broker(url: str, topology: Topology, *, for_docs: bool = False, **kwargs: Any
+                 ) -> NatsBroker:
+    # Handlers validate with services.contracts; FastStream's own validation (needed for
+    # the AsyncAPI document only) would fail a whole batch for one bad message.
+    serializer = PydanticSerializer() if for_docs else None
+    return NatsBroker(url, serializer=serializer, **kwargs)
+
+
+def subscribe_ingest(broker: NatsBroker, ingest_of: Callable[[], Ingest], topology: Topology,
+                     options: IngestOptions) -> None:
+    """The four durable batch pull consumers, and the DLQ and events subjects (for the
+    AsyncAPI document; the relay publishes events with its own connection)."""
+    lines = JStream(name=topology.lines_stream, declare=False)
+
+    def consumer(subject: str, what: str, title: str, description: str) -> Any:
+        return broker.subscriber(
+            subject, stream=lines, durable=topology.durable(what),
+            pull_sub=PullSub(options.batch_size, timeout=options.batch_timeout, batch=True),
+            # One more than ingest's own limit: ingest dead-letters on the last delivery,
+            # the server's limit only stops a loop if a worker dies on that one.
+            config=ConsumerConfig(max_deliver=options.max_deliver + 1,
+                                  ack_wait=options.ack_wait,
+                                  max_ack_pending=max(20_000, 4 * options.batch_size)),
+            ack_policy=AckPolicy.MANUAL, decoder=raw_batch, title=title,
+            description=description)
+
+    @consumer(topology.inspections, "inspection", "line inspection results",
+              "Inspection results from a line (schema qrec.inspection.v1).")
+    async def when_a_line_reports_inspections_record_them(
+            batch: list[InspectionV1], msg: TheBatch) -> None:
+        await ingest_of().take_inspections(msg.raw_message)
+
+    @consumer(topology.readings, "process", "line process readings",
+              "Process-parameter readings from a line (schema qrec.process.v1).")
+    async def when_a_line_reports_readings_record_them(
+            batch: list[ProcessV1], msg: TheBatch) -> None:
+        await ingest_of().take_readings(msg.raw_message)
+
+    @consumer(topology.calibrations, "calibration", "lab calibrations",
+              "Calibration results from a calibration lab (schema qrec.calibration.v1).")
+    async def when_a_lab_reports_calibrations_record_them(
+            batch: list[CalibrationV1], msg: TheBatch) -> None:
+        await ingest_of().take_calibrations(msg.raw_message)
+
+    @consumer(topology.lot_movements, "lot", "ERP lot movements",
+              "Lots shipped or returned, from the ERP (schema qrec.lot.v1).")
+    async def when_the_erp_moves_a_lot_record_it(
+            batch: list[LotMovementV1], msg: TheBatch) -> None:
+        await ingest_of().take_lot_movements(msg.raw_message)
+
+    broker.publisher(topology.dlq("{source}"), title="dead letters", schema=DeadLetter,
+                     description=f"Messages that cannot be interpreted, with the reason (also "
+                                 f"in the {REASON_HEADER} header). Never retried.")
+    broker.publisher(topology.event("{record_kind}", "{event_name}"),
+                     title="committed events", schema=EventEnvelope,
+                     description="Every committed event once, in store order; Nats-Msg-Id is "
+                                 "the event id. Published by services.relay.")
+
+
+class IngestService:
+    """The ingest FastStream broker around one Ingest: start, drain, stop."""
+
+    def __init__(self, records: QualityRecords, url: str, topology: Topology,
+                 options: IngestOptions | None = None) -> None:
+        self.options = options or IngestOptions()
+        self.broker = build_broker(url, topology, logger=None)
+        self.ingest = Ingest(records, topology, self.publish_dead_letter, self.options)
+        self.topology = topology
+        subscribe_ingest(self.broker, lambda: self.ingest, topology, self.options)
+
+    async def publish_dead_letter(self, subject: str, body: bytes,
+                                  headers: dict[str, str]) -> Any:
+        return await self.broker.publish(body, subject, headers=headers,
+                                         stream=self.topology.dlq_stream)
+
+    async def start(self) -> None:
+        await self.broker.start()
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """A batch being committed finishes and is acked; batches fetched after that are
+        nacked; then the consumers stop. Nothing is half-committed: a batch is one
+        transaction, and an unacked message is redelivered."""
+        await self.ingest.drain(timeout)
+        await self.broker.stop()
+
+
+def specification(topology: Topology | None = None) -> Any:
+    """The AsyncAPI document of every subject qrec reads or writes."""
+    from faststream.specification import AsyncAPI
+
+    topology = topology or Topology()
+    broker = build_broker("nats://127.0.0.1:4222", topology, for_docs=True)
+    subscribe_ingest(broker, _no_ingest, topology, IngestOptions())
+    return AsyncAPI(broker, title="qrec", version="1",
+                    description="qrec's message stream: line, lab and ERP messages in "
+                                "(contracts v1), dead letters and committed events out."
+                    ).to_specification()
+
+
+def _no_ingest() -> Ingest:
+    raise RuntimeError("documentation only")
