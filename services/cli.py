@@ -14,6 +14,7 @@ from services.settings import Settings, SettingsError
 # Modules that add sub-commands: each has register(subparsers) and sets `handler`.
 COMMAND_MODULES = (
     "services.cli_records",
+    "services.cli_stream",
     "services.cli_audit",
 )
 
