@@ -58,6 +58,7 @@ class Instrument(Record):
         tolerance: float
         interval_days: int
         location: str
+        serial_number: str | None
         status: str
         next_due: datetime | None
         last_result: str | None
@@ -66,6 +67,11 @@ class Instrument(Record):
         calibration_messages: set[str]
 
     class Registered(Record.Created):
+        """v2 added the maker's serial number (ISO 9001 7.1.5.2: identify the instrument);
+        gauges registered under v1 read back with none."""
+
+        class_version = 2
+
         tag: str
         kind: str
         unit: str
@@ -74,9 +80,15 @@ class Instrument(Record):
         tolerance: float
         interval_days: int
         location: str
+        serial_number: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["serial_number"] = None
 
         def apply(self, gauge: Instrument) -> None:
             gauge.tag, gauge.kind, gauge.unit = self.tag, self.kind, self.unit
+            gauge.serial_number = self.serial_number
             gauge.range, gauge.resolution = self.range, self.resolution
             gauge.tolerance, gauge.interval_days = self.tolerance, self.interval_days
             gauge.location = self.location
@@ -118,7 +130,8 @@ class Instrument(Record):
     @classmethod
     def register(cls, tag: str, kind: str, unit: str, range: tuple[float, float],
                  resolution: float, tolerance: float, interval_days: int, location: str,
-                 prov: Provenance, now: datetime) -> Instrument:
+                 prov: Provenance, now: datetime,
+                 serial_number: str | None = None) -> Instrument:
         low, high = range
         if not tag:
             raise InvalidValue("an instrument needs a tag")
@@ -132,6 +145,7 @@ class Instrument(Record):
             cls.Registered, id=instrument_id(tag), provenance=prov, timestamp=now, tag=tag,
             kind=kind, unit=unit, range=(float(low), float(high)), resolution=resolution,
             tolerance=tolerance, interval_days=interval_days, location=location,
+            serial_number=serial_number,
         )
 
     def record_calibration(self, performed_at: datetime, performed_by: str, certificate: str,
