@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -27,6 +28,15 @@ class ApproverRequired(QualityError):
         super().__init__(f"a {disposition} disposition needs an approver")
 
 
+@dataclass(frozen=True)
+class SuspectLot:
+    """A lot a nonconformance puts in doubt, where it stood, and the results behind it."""
+
+    lot: str
+    status: str
+    results: tuple[str, ...]
+
+
 def nonconformance_id(number: str) -> UUID:
     return record_id("nonconformance", number)
 
@@ -41,6 +51,7 @@ class Nonconformance(Record):
         evidence: list[str]
         containment: list[str]
         tasks: list[str]
+        suspects: list[SuspectLot]
         disposition: str | None
         approver: str | None
         status: str
@@ -58,6 +69,7 @@ class Nonconformance(Record):
             nc.lots, nc.evidence, nc.characteristic = list(self.lots), list(self.evidence), \
                 self.characteristic
             nc.containment, nc.disposition, nc.approver, nc.tasks = [], None, None, []
+            nc.suspects = []
             nc.status = "open"
 
     class LotAdded(Record.Event):
@@ -77,6 +89,12 @@ class Nonconformance(Record):
 
         def apply(self, nc: Nonconformance) -> None:
             nc.containment.append(self.action)
+
+    class SuspectLotsListed(Record.Event):
+        suspects: tuple[SuspectLot, ...]
+
+        def apply(self, nc: Nonconformance) -> None:
+            nc.suspects = list(self.suspects)
 
     class TaskAssigned(Record.Event):
         """Work the nonconformance calls for, e.g. notifying a customer of shipped lots."""
@@ -129,6 +147,11 @@ class Nonconformance(Record):
         if not action.strip():
             raise InvalidValue("describe the containment action")
         self.record(self.ContainmentRecorded, prov, now, action=action)
+
+    def list_suspect_lots(self, suspects: tuple[SuspectLot, ...], prov: Provenance,
+                          now: datetime) -> None:
+        self._check_open()
+        self.record(self.SuspectLotsListed, prov, now, suspects=suspects)
 
     def assign_task(self, task: str, assignee: str, lots: tuple[str, ...], prov: Provenance,
                     now: datetime) -> None:

@@ -1,0 +1,180 @@
+"""Quality policies: how qrec reacts to what it records. Each reaction is itself a record
+whose provenance names the event that caused it (causation id).
+
+Every policy is idempotent: run again over events it has seen, it records nothing new
+(new records have ids derived from the causing event; additions skip what is there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from domain.calibration import Instrument
+from domain.inspection import Inspection
+from domain.lot import Lot, lot_id
+from domain.nonconformance import Nonconformance, SuspectLot, nonconformance_id
+from domain.process import ParameterReading
+from domain.records import Provenance, Record
+from domain.trace import GaugeUsage, GaugeUse, gauge_usage_id
+from domain.unit_of_work import UnitOfWork
+
+Policy = Callable[[UnitOfWork, Any], None]
+
+
+def event_ref(event: Record.Event) -> str:
+    return f"{event.originator_id}:{event.originator_version}"
+
+
+def _reaction(policy: str, cause: Record.Event, reason: str) -> Provenance:
+    return Provenance(actor=f"policy:{policy}", source="policy", reason=reason,
+                      occurred_at=cause.provenance.occurred_at,
+                      correlation_id=cause.provenance.correlation_id or event_ref(cause),
+                      causation_id=event_ref(cause))
+
+
+def _number(prefix: str, cause: Record.Event) -> str:
+    return f"{prefix}-{hashlib.sha256(event_ref(cause).encode()).hexdigest()[:10].upper()}"
+
+
+# -- out of spec ------------------------------------------------------------------------------
+
+def when_result_out_of_spec_open_nonconformance(uow: UnitOfWork, event: Any) -> None:
+    """A nonconforming result: open a nonconformance on the lot and hold the lot; a repeat
+    on the same lot and characteristic joins the open one."""
+    header = event.header if not isinstance(event, Inspection.ResultsRecorded) else \
+        _inspection_header(uow, event)
+    for index, result in enumerate(event.results):
+        if not result.conforming:
+            evidence = f"{event.originator_id}#{index}"
+            _open_or_join(uow, event, header.lot, result.characteristic, "inspection",
+                          f"{result.characteristic} = {result.value} {result.unit} outside "
+                          f"{result.lsl}..{result.usl}", evidence)
+
+
+def when_reading_out_of_limits_open_nonconformance(uow: UnitOfWork, event: Any) -> None:
+    if event.within_limits:
+        return
+    h = event.header
+    _open_or_join(uow, event, h.lot, f"{h.operation}.{h.parameter}", "process",
+                  f"{h.parameter} = {event.value} {event.unit} outside {event.lsl}..{event.usl}"
+                  f" (reaction: {event.reaction})", str(event.originator_id))
+
+
+def _inspection_header(uow: UnitOfWork, event: Any) -> Any:
+    inspection = uow.get(Inspection, event.originator_id)
+    assert inspection is not None
+    return inspection.header
+
+
+def _open_or_join(uow: UnitOfWork, cause: Any, lot_no: str, characteristic: str, source: str,
+                  finding: str, evidence: str) -> None:
+    lot = uow.get(Lot, lot_id(lot_no))
+    if lot is None:
+        return
+    prov = _reaction("out-of-spec", cause, finding)
+    for nc_id in sorted(lot.open_nonconformances):
+        nc = uow.get(Nonconformance, nc_id)
+        if nc is not None and nc.status != "closed" and nc.characteristic == characteristic:
+            nc.add_evidence((evidence,), prov, uow.clock())
+            return
+    number = _number("NC", cause) + f"-{characteristic}"
+    if uow.get(Nonconformance, nonconformance_id(number)) is not None:
+        return  # raised when this event was first seen
+    nc = Nonconformance.raise_(number, source, finding, (lot_no,), characteristic,
+                               (evidence,), prov, uow.clock())
+    uow.add(nc)
+    lot.link_nonconformance(nc.id, prov, uow.clock())
+    lot.hold(prov, uow.clock())
+
+
+# -- gauge use and reverse trace -------------------------------------------------------------
+
+def when_results_recorded_note_gauge_uses(uow: UnitOfWork, event: Any) -> None:
+    header = event.header if not isinstance(event, Inspection.ResultsRecorded) else \
+        _inspection_header(uow, event)
+    at = event.provenance.occurred_at or event.timestamp
+    by_gauge: dict[str, list[GaugeUse]] = defaultdict(list)
+    for index, r in enumerate(event.results):
+        if r.gauge is not None:
+            by_gauge[r.gauge].append(GaugeUse(event.originator_id, index, header.lot,
+                                              r.characteristic, header.stage, at))
+    prov = _reaction("gauge-usage", event, "results measured with the gauge")
+    for tag, uses in by_gauge.items():
+        _usage(uow, tag, prov).record_uses(tuple(uses), prov, uow.clock())
+
+
+def _usage(uow: UnitOfWork, tag: str, prov: Provenance) -> GaugeUsage:
+    usage = uow.get(GaugeUsage, gauge_usage_id(tag))
+    if usage is None:
+        usage = GaugeUsage.start(tag, prov, uow.clock())
+        uow.add(usage)
+    return usage
+
+
+def when_gauge_fails_calibration_trace_suspect_lots(uow: UnitOfWork, event: Any) -> None:
+    """As found out of tolerance: every result the gauge measured since it was last left
+    in tolerance is suspect, and so is every lot those results touched."""
+    gauge = uow.get(Instrument, event.originator_id)
+    assert gauge is not None
+    prov = _reaction("reverse-trace", event,
+                     f"{gauge.tag} found out of tolerance at calibration {event.certificate}")
+    usage = _usage(uow, gauge.tag, prov)
+    if event.result == "fail":
+        _trace(uow, event, gauge, usage, prov)
+    if gauge.as_left_within_tolerance(event.points):
+        usage.close_period(event.performed_at, prov, uow.clock())
+
+
+def _trace(uow: UnitOfWork, event: Any, gauge: Instrument, usage: GaugeUsage,
+           prov: Provenance) -> None:
+    number = f"NC-CAL-{gauge.tag}-{event.originator_version}"
+    if uow.get(Nonconformance, nonconformance_id(number)) is not None:
+        return
+    suspects = usage.suspects(usage.period_start, event.performed_at)
+    by_lot: dict[str, list[GaugeUse]] = defaultdict(list)
+    for use in suspects:
+        by_lot[use.lot].append(use)
+    lots = {no: uow.get(Lot, lot_id(no)) for no in by_lot}
+    listed = tuple(SuspectLot(no, lot.status if lot else "unknown",
+                              tuple(u.ref for u in by_lot[no])) for no, lot in lots.items())
+    nc = Nonconformance.raise_(
+        number, "calibration", f"{gauge.tag} found out of tolerance ({event.certificate}): "
+        f"{len(suspects)} results in {len(by_lot)} lots since "
+        f"{usage.period_start or 'registration'} are suspect", tuple(by_lot), None,
+        (event_ref(event),), prov, uow.clock())
+    nc.list_suspect_lots(listed, prov, uow.clock())
+    shipped = tuple(s.lot for s in listed if s.status == "shipped")
+    if shipped:
+        nc.assign_task("notify customers of suspect shipped lots", "customer-quality",
+                       shipped, prov, uow.clock())
+    uow.add(nc)
+    for lot in lots.values():
+        if lot is not None:
+            lot.link_nonconformance(nc.id, prov, uow.clock())
+    _mark_suspect(uow, suspects, gauge.tag, prov)
+
+
+def _mark_suspect(uow: UnitOfWork, suspects: list[GaugeUse], tag: str,
+                  prov: Provenance) -> None:
+    for use in suspects:
+        inspection = uow.get(Inspection, use.inspection)
+        if inspection is not None and inspection.results[use.index].gauge_condition != "suspect":
+            inspection.mark_suspect(use.index, tag, prov, uow.clock())
+
+
+POLICIES: dict[type, tuple[Policy, ...]] = {
+    Inspection.Performed: (when_results_recorded_note_gauge_uses,
+                           when_result_out_of_spec_open_nonconformance),
+    Inspection.ResultsRecorded: (when_results_recorded_note_gauge_uses,
+                                 when_result_out_of_spec_open_nonconformance),
+    ParameterReading.Recorded: (when_reading_out_of_limits_open_nonconformance,),
+    Instrument.CalibrationRecorded: (when_gauge_fails_calibration_trace_suspect_lots,),
+}
+
+
+def react(uow: UnitOfWork, event: Any) -> None:
+    for policy in POLICIES.get(type(event), ()):
+        policy(uow, event)
