@@ -65,6 +65,7 @@ class Instrument(Record):
         last_calibrated: datetime | None
         last_passing_calibration: datetime | None
         calibration_messages: set[str]
+        notices: set[str]
 
     class Registered(Record.Created):
         """v2 added the maker's serial number (ISO 9001 7.1.5.2: identify the instrument);
@@ -94,7 +95,7 @@ class Instrument(Record):
             gauge.location = self.location
             gauge.status, gauge.next_due, gauge.last_result = "in_calibration", None, None
             gauge.last_calibrated, gauge.last_passing_calibration = None, None
-            gauge.calibration_messages = set()
+            gauge.calibration_messages, gauge.notices = set(), set()
 
     class CalibrationRecorded(Record.Event):
         performed_at: datetime
@@ -114,6 +115,15 @@ class Instrument(Record):
                 gauge.last_passing_calibration = self.performed_at
             if self.provenance.source_message_id:
                 gauge.calibration_messages.add(self.provenance.source_message_id)
+
+    class DueNoticed(Record.Event):
+        """A calibration falling due (due_soon) or past due (overdue): once per period."""
+
+        notice: str
+        next_due: datetime
+
+        def apply(self, gauge: Instrument) -> None:
+            gauge.notices.add(f"{self.notice}@{self.next_due.isoformat()}")
 
     class Quarantined(Record.Event):
         def apply(self, gauge: Instrument) -> None:
@@ -167,6 +177,23 @@ class Instrument(Record):
                 correlation_id=prov.correlation_id, causation_id=prov.causation_id,
             ), now)
         return True
+
+    def notice_due(self, at: datetime, due_soon_days: int, prov: Provenance,
+                   now: datetime) -> str | None:
+        """Record that the calibration is due soon or overdue at ``at``, once per period;
+        returns the notice recorded, if any."""
+        if self.status == "retired" or self.next_due is None:
+            return None
+        if at > self.next_due:
+            notice = "overdue"
+        elif at > self.next_due - timedelta(days=due_soon_days):
+            notice = "due_soon"
+        else:
+            return None
+        if f"{notice}@{self.next_due.isoformat()}" in self.notices:
+            return None
+        self.record(self.DueNoticed, prov, now, notice=notice, next_due=self.next_due)
+        return notice
 
     def quarantine(self, prov: Provenance, now: datetime) -> None:
         prov.requiring_reason(f"quarantine instrument {self.tag}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from domain.calibration import Instrument
@@ -163,6 +164,27 @@ def _mark_suspect(uow: UnitOfWork, suspects: list[GaugeUse], tag: str,
         inspection = uow.get(Inspection, use.inspection)
         if inspection is not None and inspection.results[use.index].gauge_condition != "suspect":
             inspection.mark_suspect(use.index, tag, prov, uow.clock())
+
+
+# -- calibration due ---------------------------------------------------------------------------
+
+def check_calibrations_due(uow: UnitOfWork, gauges: list[Instrument], at: datetime,
+                           due_soon_days: int, quarantine_overdue: bool) -> list[str]:
+    """The scheduled check: note each calibration due soon or overdue once per period, and
+    quarantine overdue gauges if the plant says so. Returns what it noted."""
+    noted = []
+    for gauge in gauges:
+        prov = Provenance(actor="policy:calibration-due", source="policy", occurred_at=at,
+                          reason=f"calibration due {gauge.next_due:%Y-%m-%d}"
+                          if gauge.next_due else None)
+        notice = gauge.notice_due(at, due_soon_days, prov, uow.clock())
+        if notice is None:
+            continue
+        noted.append(f"{gauge.tag} {notice}")
+        if notice == "overdue" and quarantine_overdue and gauge.status == "in_calibration":
+            gauge.quarantine(prov, uow.clock())
+        uow.add(gauge)
+    return noted
 
 
 POLICIES: dict[type, tuple[Policy, ...]] = {
