@@ -23,10 +23,13 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    and_,
     create_engine,
     insert,
+    literal,
+    or_,
     select,
-    tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -276,21 +279,24 @@ class Ledger:
             return {(r.level, r.idx): r.hash for r in rows}
 
     def fetch(self, keys: Collection[merkle.Key]) -> dict[merkle.Key, bytes]:
-        """Stored hashes by (level, index): leaves at level 0, tile nodes above."""
-        leaf_positions = [i for level, i in keys if level == 0]
-        node_keys = [k for k in keys if k[0] > 0]
-        found: dict[merkle.Key, bytes] = {}
+        """Stored hashes by (level, index): leaves at level 0, tile nodes above; one query."""
+        by_level: dict[int, list[int]] = {}
+        for level, idx in keys:
+            by_level.setdefault(level, []).append(idx)
+        parts = []
+        if 0 in by_level:
+            parts.append(select(literal(0).label("level"), LedgerLeaf.position.label("idx"),
+                                LedgerLeaf.leaf_hash.label("hash"))
+                         .where(LedgerLeaf.position.in_(by_level.pop(0))))
+        if by_level:
+            parts.append(select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash).where(or_(
+                *(and_(LedgerNode.level == level, LedgerNode.idx.in_(indexes))
+                  for level, indexes in by_level.items()))))
+        if not parts:
+            return {}
         with self.engine.connect() as conn:
-            if leaf_positions:
-                rows = conn.execute(select(LedgerLeaf.position, LedgerLeaf.leaf_hash)
-                                    .where(LedgerLeaf.position.in_(leaf_positions)))
-                found.update({(0, r.position): r.leaf_hash for r in rows})
-            if node_keys:
-                rows = conn.execute(select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash)
-                                    .where(tuple_(LedgerNode.level, LedgerNode.idx)
-                                           .in_(node_keys)))
-                found.update({(r.level, r.idx): r.hash for r in rows})
-        return found
+            rows = conn.execute(union_all(*parts) if len(parts) > 1 else parts[0])
+            return {(r.level, r.idx): r.hash for r in rows}
 
     # -- proofs -------------------------------------------------------------------------------
 
