@@ -215,7 +215,7 @@ class Instrument(Record):
         """How a result measured with this gauge at ``when`` is marked."""
         if self.status != "in_calibration":
             return self.status
-        if self.next_due is not None and when > self.next_due:
+        if self.next_due is None or when > self.next_due:  # never calibrated: not fit either
             return "overdue"
         return "ok"
 

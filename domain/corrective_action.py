@@ -129,6 +129,8 @@ class CorrectiveAction(Record):
         prov.requiring_reason(f"close corrective action {self.number}")
         if self.root_cause is None:
             raise CorrectiveActionNotReady(self.number, "no root cause recorded")
+        if not self.actions or len(self.completed) < len(self.actions):
+            raise CorrectiveActionNotReady(self.number, "actions are not all complete")
         if self.effective is not True:
             raise CorrectiveActionNotReady(self.number, "effectiveness not verified")
         self.record(self.Closed, prov, now)

@@ -263,6 +263,10 @@ class Inspection(Record):
                        now: datetime) -> None:
         prov.requiring_reason(f"correct result #{index}")
         self._check_index(index)
+        original = self.results[index]
+        if result.characteristic != original.characteristic:
+            raise InvalidValue(f"result #{index} is a measurement of {original.characteristic}"
+                               f"; a correction cannot make it {result.characteristic}")
         corrected = [*self.results]
         corrected[index] = result
         self.record(self.ResultCorrected, prov, now, index=index, result=result,
@@ -271,6 +275,8 @@ class Inspection(Record):
     def mark_suspect(self, index: int, gauge: str, prov: Provenance, now: datetime) -> None:
         prov.requiring_reason(f"mark result #{index} suspect")
         self._check_index(index)
+        if self.results[index].gauge != gauge:
+            raise InvalidValue(f"result #{index} was not measured with {gauge}")
         self.record(self.ResultMarkedSuspect, prov, now, index=index, gauge=gauge)
 
     def close(self, prov: Provenance, now: datetime) -> None:

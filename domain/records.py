@@ -3,6 +3,7 @@ deterministic record ids, and the errors a quality engineer can act on."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -110,6 +111,9 @@ class Limits:
                 upper: float | None) -> Limits:
         if not unit:
             raise InvalidValue(f"{what}: a unit is required")
+        for limit in (lower, upper):
+            if limit is not None and not math.isfinite(limit):
+                raise InvalidValue(f"{what}: limit {limit} is not a finite number")
         if lower is not None and upper is not None and lower > upper:
             raise LimitsInverted(what, lower, upper)
         return cls(unit=unit, lower=lower, upper=upper)

@@ -305,8 +305,6 @@ def test_as_left_readings_are_judged_against_the_gauge_tolerance() -> None:
     assert not gauge.as_left_within_tolerance(LEFT_OUT)
 
 
-@pytest.mark.xfail(strict=True, reason="condition_at reads a gauge with no calibration on record "
-                   "(next_due None) as ok")
 def test_a_gauge_never_calibrated_does_not_mark_its_results_ok() -> None:
     gauge = registered()
 

@@ -421,8 +421,6 @@ def test_marking_a_result_that_does_not_exist_suspect_is_refused() -> None:
     assert inspection.collect_events() == []
 
 
-@pytest.mark.xfail(strict=True, reason="Inspection.correct_result accepts a result for another "
-                   "characteristic, silently changing what was measured")
 def test_a_correction_cannot_change_which_characteristic_was_measured() -> None:
     inspection = performed(12.2)
     (depth,) = judge("IP-100", REV_A, (Measurement("depth", 20.0, "mm"),), {})
@@ -433,8 +431,6 @@ def test_a_correction_cannot_change_which_characteristic_was_measured() -> None:
     assert inspection.collect_events() == []
 
 
-@pytest.mark.xfail(strict=True, reason="Inspection.mark_suspect accepts a gauge the result was "
-                   "not measured with")
 def test_a_result_is_marked_suspect_only_for_the_gauge_it_was_measured_with() -> None:
     inspection = performed(12.0)
 
