@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -10,6 +11,14 @@ from urllib.parse import unquote, urlparse
 
 class SettingsError(ValueError):
     pass
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    try:
+        return int(text) if text else default
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {text!r}") from None
 
 
 @dataclass(frozen=True)
@@ -21,21 +30,27 @@ class Settings:
                      or postgresql://user@host:port/db
     QREC_BROKER_URL  empty for an embedded NATS server run by qrec, or nats://host:port
     QREC_PG_SCHEMA   PostgreSQL schema for qrec's tables (default public)
+    QREC_DUE_SOON_DAYS      a calibration is "due soon" this many days ahead (default 14)
+    QREC_QUARANTINE_OVERDUE 1 to quarantine a gauge whose calibration is overdue (default 0)
     """
 
     data_dir: Path = Path("qrec-data")
     store_url: str = ""
     broker_url: str = ""
     pg_schema: str = "public"
+    due_soon_days: int = 14
+    quarantine_overdue: bool = False
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         settings = cls(
             data_dir=Path(env.get("QREC_DATA_DIR") or "qrec-data"),
             store_url=env.get("QREC_STORE_URL", "").strip(),
             broker_url=env.get("QREC_BROKER_URL", "").strip(),
             pg_schema=env.get("QREC_PG_SCHEMA", "").strip() or "public",
+            due_soon_days=_int(env, "QREC_DUE_SOON_DAYS", 14),
+            quarantine_overdue=env.get("QREC_QUARANTINE_OVERDUE", "0").strip() in ("1", "true"),
         )
         settings.check()
         return settings

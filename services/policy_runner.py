@@ -1,0 +1,138 @@
+"""Runs the quality policies: follows the event log from its own tracked position and
+commits each page's reactions together with the new position, so a crash anywhere
+resumes without a reaction lost or repeated. Also runs the scheduled calibration-due check.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import ProcessingEvent
+from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
+from eventsourcing.utils import get_topic
+
+from domain.application import QualityRecords
+from domain.calibration import Instrument
+from domain.policies import POLICIES, check_calibrations_due, react
+from domain.unit_of_work import UnitOfWork
+from services.composition import Clock, event_store_env, utc_now
+from services.settings import Settings
+
+POLICY_TOPICS = sorted(get_topic(cls) for cls in POLICIES)
+MAX_ATTEMPTS = 5
+
+
+class TrackedQualityRecords(QualityRecords):
+    """The write model with a recorder that commits a tracking position with events."""
+
+    def construct_recorder(self) -> Any:
+        return self.factory.process_recorder()
+
+
+def build_tracked_records(settings: Settings, *, create_tables: bool = True,
+                          clock: Clock = utc_now) -> TrackedQualityRecords:
+    env = event_store_env(settings, create_tables=create_tables)
+    if settings.uses_postgres:
+        env["PROCESS_RECORDER_TOPIC"] = "services.pg_recorder:CopyProcessRecorder"
+    return TrackedQualityRecords(env=env, clock=clock)
+
+
+@dataclass
+class PolicyStats:
+    position: int = 0
+    events: int = 0
+    reactions: int = 0
+
+
+class PolicyRunner:
+    name = "qrec-policies"
+
+    def __init__(self, records: TrackedQualityRecords, page_size: int = 500) -> None:
+        self.records, self.page_size = records, page_size
+        self.stats = PolicyStats(position=self.position())
+
+    @property
+    def recorder(self) -> ProcessRecorder:
+        recorder = self.records.recorder
+        assert isinstance(recorder, ProcessRecorder)
+        return recorder
+
+    def position(self) -> int:
+        return self.recorder.max_tracking_id(self.name) or 0
+
+    def run_page(self) -> int:
+        """React to the next page of events; returns how many events it read."""
+        conflicts = 0
+        while True:
+            start = self.position()
+            notifications = self.recorder.select_notifications(
+                start=start, limit=self.page_size, topics=POLICY_TOPICS,
+                inclusive_of_start=False)
+            if not notifications:
+                return 0
+            uow = UnitOfWork(self.records.repository, self.records.clock)
+            for n in notifications:
+                react(uow, self.records.mapper.to_domain_event(n))
+            try:
+                self._commit(uow, notifications[-1].id)
+            except IntegrityError:
+                if self.position() != start:
+                    continue  # another runner committed this page first: read on
+                conflicts += 1  # a record changed under us: decide again on fresh state
+                if conflicts == MAX_ATTEMPTS:
+                    raise
+                continue
+            self.stats.position = notifications[-1].id
+            self.stats.events += len(notifications)
+            return len(notifications)
+
+    def _commit(self, uow: UnitOfWork, position: int) -> None:
+        changed = uow.changed()
+        processing = ProcessingEvent[UUID](Tracking(self.name, position))
+        processing.collect_events(*changed)
+        self.records._record(processing)
+        self.records._take_snapshots(processing)
+        self.stats.reactions += len(processing.events)
+
+    def catch_up(self) -> int:
+        read = 0
+        while n := self.run_page():
+            read += n
+        return read
+
+    def check_calibrations_due(self, at: datetime, settings: Settings) -> list[str]:
+        uow = UnitOfWork(self.records.repository, self.records.clock)
+        gauges = [g for g in (uow.get(Instrument, i) for i in self.instrument_ids())
+                  if g is not None]
+        noted = check_calibrations_due(uow, gauges, at, settings.due_soon_days,
+                                       settings.quarantine_overdue)
+        if uow.changed():
+            self.records.save(*uow.changed())
+        return noted
+
+    def instrument_ids(self) -> list[UUID]:
+        topic = get_topic(Instrument.Registered)
+        ids, start = [], 0
+        while page := self.recorder.select_notifications(
+                start=start, limit=1000, topics=[topic], inclusive_of_start=False):
+            ids.extend(UUID(str(n.originator_id)) for n in page)
+            start = page[-1].id
+        return ids
+
+
+def run(ctx: Any, poll: float = 0.2, due_check_every: float = 3600.0) -> None:
+    """`qrec run` component (a thread): follow the log until ctx.stop_flag is set."""
+    runner = PolicyRunner(build_tracked_records(ctx.settings, create_tables=False))
+    s = runner.stats
+    ctx.status = lambda: f"policies at {s.position} ({s.reactions} reactions)"
+    next_due_check = 0.0
+    while not ctx.stop_flag.is_set():
+        if time.monotonic() >= next_due_check:
+            runner.check_calibrations_due(utc_now(), ctx.settings)
+            next_due_check = time.monotonic() + due_check_every
+        if not runner.run_page():
+            ctx.stop_flag.wait(poll)

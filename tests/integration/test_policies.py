@@ -1,0 +1,196 @@
+"""Quality policies on SQLite and PostgreSQL: each reaction is a record with its cause, and
+running a policy over events it has seen records nothing new."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from domain.inspection import Inspection
+from domain.nonconformance import nonconformance_id
+from domain.records import Provenance
+from domain.reports import LotMovementReport
+from services.policy_runner import PolicyRunner, TrackedQualityRecords, build_tracked_records
+from services.settings import Settings
+from tests.application.fixtures import T0, calibration, inspection, reading, set_up_plant
+from tests.conftest import ManualClock
+
+
+@pytest.fixture
+def records(store_settings: Settings, clock: ManualClock) -> Iterator[TrackedQualityRecords]:
+    app = build_tracked_records(store_settings, clock=clock)
+    set_up_plant(app)
+    yield app
+    app.close()
+
+
+def count_events(app: TrackedQualityRecords) -> int:
+    return len(app.recorder.select_notifications(start=None, limit=10_000_000))
+
+
+def nonconformances_of(app: TrackedQualityRecords, lot: str) -> list:
+    return [app.repository.get(i) for i in sorted(app.lot(lot).open_nonconformances)]
+
+
+def test_an_out_of_spec_result_opens_a_nonconformance_and_holds_the_lot(
+        records: TrackedQualityRecords) -> None:
+    (bad,) = records.record_inspections([inspection(1, value=12.02)])
+    PolicyRunner(records).catch_up()
+    (nc,) = nonconformances_of(records, "LOT-0001")
+    assert records.lot("LOT-0001").on_hold
+    assert nc.source == "inspection" and nc.characteristic == "bore_dia"
+    assert nc.evidence == [f"{bad.record_id}#0"]
+    raised = records.history(nc.id)[0]
+    assert raised.provenance.actor == "policy:out-of-spec"
+    assert raised.provenance.causation_id == f"{bad.record_id}:1"
+    assert raised.provenance.correlation_id == "L1/L1-000001"
+
+
+def test_a_repeat_on_the_same_lot_and_characteristic_joins_the_open_nonconformance(
+        records: TrackedQualityRecords) -> None:
+    runner = PolicyRunner(records)
+    first, ok, second = records.record_inspections(
+        [inspection(1, value=12.02), inspection(2), inspection(3, value=11.97)])
+    runner.catch_up()
+    (third,) = records.record_inspections([inspection(4, value=12.03)])
+    runner.catch_up()
+    (nc,) = nonconformances_of(records, "LOT-0001")
+    assert nc.evidence == [f"{r.record_id}#0" for r in (first, second, third)]
+    assert ok.record_id is not None
+
+
+def test_a_process_reading_out_of_limits_opens_a_nonconformance(
+        records: TrackedQualityRecords) -> None:
+    records.record_readings([reading(1, 181.0), reading(2, 187.5)])
+    PolicyRunner(records).catch_up()
+    (nc,) = nonconformances_of(records, "LOT-0001")
+    assert nc.source == "process" and nc.characteristic == "cure.temperature"
+    assert "187.5 degC" in nc.description and "hold lot" in nc.description
+
+
+def test_a_failed_calibration_traces_every_suspect_result_and_lot_since_the_last_good_one(
+        records: TrackedQualityRecords, clock: ManualClock) -> None:
+    runner = PolicyRunner(records)
+    # G-0042 and G-0043 were calibrated (passing) 30 days before T0 by set_up_plant.
+    # Before the next calibration, G-0042 measures lots A, B, C; G-0043 measures lot D.
+    records.record_inspections([
+        inspection(1, lot="LOT-A", at=T0), inspection(2, lot="LOT-A", at=T0),
+        inspection(3, lot="LOT-B", at=T0 + timedelta(hours=1)),
+        inspection(4, lot="LOT-C", at=T0 + timedelta(hours=2)),
+        inspection(5, lot="LOT-D", gauge="G-0043", at=T0 + timedelta(hours=2))])
+    # LOT-A is released and shipped; LOT-B released; LOT-C still in process.
+    for lot in ("LOT-A", "LOT-B"):
+        records.hold_lot(lot, Provenance("qe", reason="final check"))
+        records.release_lot(lot, Provenance("qe", reason="final check passed"))
+    records.record_lot_movement(LotMovementReport("ERP-1", "LOT-A", "shipped", "ACME", T0))
+    runner.catch_up()
+    # G-0042 passes a calibration at T0+3h: what it measured before is no longer suspect.
+    records.record_calibration(calibration("G-0042", "LAB-10", T0 + timedelta(hours=3)))
+    runner.catch_up()
+    later = records.record_inspections([
+        inspection(6, lot="LOT-C", at=T0 + timedelta(hours=4)),
+        inspection(7, lot="LOT-E", at=T0 + timedelta(hours=5))])
+    # Then it is found out of tolerance at T0+6h.
+    records.record_calibration(calibration("G-0042", "LAB-11", T0 + timedelta(hours=6),
+                                           result="fail"))
+    runner.catch_up()
+
+    nc = records.nonconformance("NC-CAL-G-0042-4")
+    assert nc.source == "calibration"
+    assert sorted(nc.lots) == ["LOT-C", "LOT-E"]
+    assert {(s.lot, s.status, s.results) for s in nc.suspects} == {
+        ("LOT-C", "in_process", (f"{later[0].record_id}#0",)),
+        ("LOT-E", "in_process", (f"{later[1].record_id}#0",))}
+    assert nc.tasks == []  # nothing suspect was shipped
+    for outcome in later:
+        marked = records.repository.get(outcome.record_id)
+        assert isinstance(marked, Inspection)
+        assert marked.results[0].gauge_condition == "suspect"
+    assert nonconformance_id("NC-CAL-G-0042-4") in records.lot("LOT-E").open_nonconformances
+
+
+def test_a_trace_splits_suspect_lots_by_status_and_asks_to_notify_customers_of_shipped_ones(
+        records: TrackedQualityRecords) -> None:
+    runner = PolicyRunner(records)
+    outcomes = records.record_inspections([
+        inspection(1, lot="LOT-A"), inspection(2, lot="LOT-B"), inspection(3, lot="LOT-C"),
+        inspection(4, lot="LOT-D", gauge="G-0043")])
+    for lot in ("LOT-A", "LOT-B"):
+        records.hold_lot(lot, Provenance("qe", reason="final check"))
+        records.release_lot(lot, Provenance("qe", reason="final check passed"))
+    records.record_lot_movement(LotMovementReport("ERP-1", "LOT-A", "shipped", "ACME", T0))
+    records.record_calibration(calibration("G-0042", "LAB-11", T0 + timedelta(hours=6),
+                                           result="fail"))
+    runner.catch_up()
+    nc = records.nonconformance("NC-CAL-G-0042-3")
+    assert {s.lot: s.status for s in nc.suspects} == {
+        "LOT-A": "shipped", "LOT-B": "released", "LOT-C": "in_process"}
+    assert nc.tasks == ["notify customers of suspect shipped lots"]
+    task = next(e for e in records.history(nc.id) if type(e).__name__ == "TaskAssigned")
+    assert task.lots == ("LOT-A",)
+    untouched = records.repository.get(outcomes[3].record_id)
+    assert untouched.results[0].gauge_condition == "ok"
+
+
+def test_running_the_policies_again_from_the_start_records_nothing_new(
+        records: TrackedQualityRecords) -> None:
+    records.record_inspections([inspection(1, value=12.02), inspection(2, lot="LOT-B")])
+    records.record_readings([reading(1, 190.0, lot="LOT-B")])
+    records.record_calibration(calibration("G-0042", "LAB-11", T0 + timedelta(hours=6),
+                                           result="fail"))
+    PolicyRunner(records).catch_up()
+    before = count_events(records)
+    rerun = PolicyRunner(records)
+    rerun.name = "qrec-policies-rerun"
+    assert rerun.catch_up() > 0
+    assert count_events(records) == before
+
+
+def test_two_runners_at_once_react_once(records: TrackedQualityRecords,
+                                        store_settings: Settings) -> None:
+    records.record_inspections([inspection(i, lot=f"LOT-{i % 5}", value=12.02)
+                                for i in range(40)])
+    runners = [PolicyRunner(build_tracked_records(store_settings, create_tables=False),
+                            page_size=7) for _ in range(2)]
+    failures: list[BaseException] = []
+
+    def catch_up(runner: PolicyRunner) -> None:
+        try:
+            runner.catch_up()
+        except BaseException as e:  # the test reports it below
+            failures.append(e)
+
+    threads = [threading.Thread(target=catch_up, args=(r,)) for r in runners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert failures == []
+    for k in range(5):
+        (nc,) = nonconformances_of(records, f"LOT-{k}")
+        assert len(nc.evidence) == 8
+
+
+def test_calibrations_due_soon_and_overdue_are_noted_once_and_overdue_gauges_quarantined(
+        records: TrackedQualityRecords, store_settings: Settings) -> None:
+    runner = PolicyRunner(records)
+    # set_up_plant calibrated both gauges 30 days before T0, on a 180-day interval
+    due = T0 + timedelta(days=150)
+    settings = store_settings.with_(due_soon_days=14, quarantine_overdue=True)
+    assert runner.check_calibrations_due(due - timedelta(days=20), settings) == []
+    assert runner.check_calibrations_due(due - timedelta(days=10), settings) == [
+        "G-0042 due_soon", "G-0043 due_soon"]
+    assert runner.check_calibrations_due(due - timedelta(days=9), settings) == []
+    records.record_calibration(calibration("G-0043", "LAB-20", due - timedelta(days=5)))
+    overdue = runner.check_calibrations_due(due + timedelta(days=1), settings)
+    assert overdue == ["G-0042 overdue"]
+    assert records.instrument("G-0042").status == "quarantined"
+    assert records.instrument("G-0043").status == "in_calibration"
+    assert runner.check_calibrations_due(due + timedelta(days=2), settings) == []
+    notices = [e for e in records.history(records.instrument("G-0042").id)
+               if type(e).__name__ == "DueNoticed"]
+    assert [n.notice for n in notices] == ["due_soon", "overdue"]
+    assert notices[1].provenance.actor == "policy:calibration-due"
