@@ -27,6 +27,12 @@ class LotHasOpenNonconformance(QualityError):
                          "disposition and close them before release")
 
 
+class MovementOutOfOrder(QualityError):
+    def __init__(self, lot: str, movement: str, location: str) -> None:
+        where = "already shipped" if location == "shipped" else "in house"
+        super().__init__(f"lot {lot} is {where}: it cannot be {movement}")
+
+
 class OperationNotStarted(QualityError):
     def __init__(self, lot: str, operation: str) -> None:
         super().__init__(f"operation {operation!r} was not started on lot {lot}")
@@ -168,6 +174,8 @@ class Lot(Record):
             raise InvalidValue(f"movement must be shipped or returned, not {movement!r}")
         if prov.source_message_id in self.seen_messages:
             return False
+        if (movement == "shipped") == (self.location == "shipped"):
+            raise MovementOutOfOrder(self.lot, movement, self.location)
         if movement == "shipped" and self.on_hold:
             raise LotOnHold(self.lot, "shipped")
         self.record(self.Moved, prov, now, movement=movement, customer=customer)

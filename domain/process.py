@@ -155,11 +155,11 @@ class ControlPlanRegister(Record):
                     keys=keys)
 
     def plans_for(self, operation: str, parameter: str, product: str | None) -> list[str]:
+        """Plans defining (operation, parameter); only the product's own when it is known."""
         key = f"{operation}\x1f{parameter}"
         found = [p for p, keys in self.keys_by_plan.items() if key in keys]
         if product is not None:
-            for_product = [p for p in found if self.products[p] == product]
-            return for_product or found
+            return [p for p in found if self.products[p] == product]
         return found
 
 

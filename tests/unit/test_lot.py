@@ -290,3 +290,23 @@ def test_an_unknown_movement_is_refused() -> None:
         lot.move("scrapped", None, erp(), SHIPPED)
 
     assert lot.collect_events() == []
+
+
+def test_a_lot_already_shipped_cannot_be_shipped_again() -> None:
+    from domain.lot import MovementOutOfOrder
+
+    lot = opened()
+    lot.move("shipped", "ACME", erp("ERP-1"), SHIPPED)
+    lot.collect_events()
+    with pytest.raises(MovementOutOfOrder, match="already shipped: it cannot be shipped"):
+        lot.move("shipped", "ACME", erp("ERP-2"), SHIPPED)
+    assert lot.collect_events() == []
+
+
+def test_a_lot_in_house_cannot_be_returned() -> None:
+    from domain.lot import MovementOutOfOrder
+
+    lot = opened()
+    with pytest.raises(MovementOutOfOrder, match="in house: it cannot be returned"):
+        lot.move("returned", "ACME", erp("ERP-1"), SHIPPED)
+    assert lot.collect_events() == []

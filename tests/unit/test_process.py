@@ -164,7 +164,14 @@ def test_without_the_lots_product_every_plan_with_the_parameter_is_a_candidate()
     register = register_of(control_plan(), cp9)
 
     assert sorted(register.plans_for("cure", "temperature", None)) == ["CP-7", "CP-9"]
-    assert sorted(register.plans_for("cure", "temperature", "P-1")) == ["CP-7", "CP-9"]
+
+
+def test_a_lot_of_a_product_without_a_control_plan_is_not_judged_by_another_products() -> None:
+    cp9 = control_plan("CP-9", ControlPlanRevision("A", "P-9", (
+        Operation("cure", (TEMPERATURE,)),)))
+    register = register_of(control_plan(), cp9)
+
+    assert register.plans_for("cure", "temperature", "P-1") == []
 
 
 def test_listing_a_plan_again_replaces_its_parameters_with_the_current_revision() -> None:
