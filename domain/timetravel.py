@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
+from uuid import UUID
 
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
 from domain.calibration import Instrument
@@ -26,6 +28,7 @@ from domain.lot import Lot
 from domain.nonconformance import Nonconformance
 from domain.process import ControlPlan, ControlPlanRegister, ParameterReading
 from domain.records import Record
+from domain.trace import GaugeUsage
 
 # Events that restate an earlier result of an inspection, named by its index.
 RETROACTIVE = (Inspection.ResultCorrected, Inspection.ResultMarkedSuspect)
@@ -148,6 +151,8 @@ _SUMMARIES: dict[type, Callable[[Any], str]] = {
     Instrument.CalibrationRecorded: lambda e: (
         f"calibrated by {e.performed_by}: {e.result}, certificate {e.certificate}, "
         f"next due {e.next_due:%Y-%m-%d}"),
+    Instrument.DueNoticed: lambda e: f"calibration {e.notice.replace('_', ' ')} "
+    f"(due {e.next_due:%Y-%m-%d})",
     Instrument.Quarantined: lambda e: "quarantined",
     Instrument.ReleasedFromQuarantine: lambda e: "released from quarantine",
     Instrument.Retired: lambda e: "retired",
@@ -192,6 +197,11 @@ _SUMMARIES: dict[type, Callable[[Any], str]] = {
     Nonconformance.LotAdded: lambda e: f"added lot {e.lot}",
     Nonconformance.EvidenceAdded: lambda e: f"added evidence {', '.join(e.evidence)}",
     Nonconformance.ContainmentRecorded: lambda e: f"containment: {e.action}",
+    Nonconformance.SuspectLotsListed: lambda e: f"listed {len(e.suspects)} suspect lot(s)",
+    Nonconformance.TaskAssigned: lambda e: f"assigned to {e.assignee}: {e.task}",
+    GaugeUsage.Started: lambda e: f"started tracing uses of gauge {e.tag}",
+    GaugeUsage.UsesRecorded: lambda e: f"recorded {len(e.uses)} use(s)",
+    GaugeUsage.PeriodClosed: lambda e: f"closed the period at calibration {e.calibrated_at}",
     Nonconformance.Dispositioned: lambda e: (
         f"dispositioned {e.disposition}, approved by {e.approver}"),
     Nonconformance.Closed: lambda e: "closed",
@@ -206,3 +216,34 @@ _SUMMARIES: dict[type, Callable[[Any], str]] = {
         f"effectiveness {'verified' if e.effective else 'NOT verified'}: {e.evidence}"),
     CorrectiveAction.Closed: lambda e: "closed",
 }
+
+
+# -- reading a record from the application's stores -----------------------------------------
+
+def latest_snapshot_at(snapshots: Iterable[Any], when: datetime) -> Aggregate | None:
+    """From snapshots newest first, the record as of the newest one whose last event was
+    recorded at or before ``when``."""
+    for snapshot in snapshots:
+        aggregate = cast(Aggregate, snapshot.mutate(None))
+        if aggregate.modified_on <= when:
+            return aggregate
+    return None
+
+
+def record_as_recorded_at(app: Application[UUID], record: UUID,
+                          when: datetime) -> Aggregate | None:
+    """What qrec knew of a record at ``when``: from the newest snapshot before then (if
+    the application takes snapshots) and the events recorded after it, up to ``when``."""
+    start = None
+    if app.snapshots is not None:
+        start = latest_snapshot_at(app.snapshots.get(record, desc=True), when)
+    events = app.events.get(record, gt=None if start is None else start.version)
+    return as_recorded_at(cast(Iterable[Record.Event], events), when, start)
+
+
+def record_as_occurred_at(app: Application[UUID], record: UUID, when: datetime,
+                          known_at: datetime | None = None) -> Aggregate | None:
+    """What was true of a record at ``when`` (occurred time), as recorded by ``known_at``.
+    Reads every event: a correction recorded late may change any earlier moment."""
+    events = cast(list[Record.Event], list(app.events.get(record)))
+    return as_occurred_at(events, when, known_at)

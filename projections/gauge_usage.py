@@ -107,4 +107,4 @@ def results_measured_with(conn: Connection, gauge: str, since: datetime | None =
 def lots_measured_with(conn: Connection, gauge: str) -> dict[str, int]:
     t = GaugeUseRow.__table__.c
     rows = conn.execute(select(t.lot, func.count()).where(t.gauge == gauge).group_by(t.lot))
-    return {lot: count for lot, count in rows.tuples()}
+    return {lot: count for lot, count in rows}

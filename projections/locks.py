@@ -71,7 +71,11 @@ class AdvisoryLocks:
 
     def close(self) -> None:
         if self.conn is not None:
-            self.conn.close()  # the server lets go of every lock of the session
+            # The connection goes back to the pool, its session alive: let go explicitly.
+            if not self.conn.closed and not self.conn.invalidated:
+                self.conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                self.conn.commit()
+            self.conn.close()
         self.conn, self.held = None, set()
 
 

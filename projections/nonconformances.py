@@ -25,6 +25,8 @@ class NonconformanceRow(ViewBase):
     status: Mapped[str] = mapped_column(String(16), index=True)
     containment_actions: Mapped[int]
     evidence_items: Mapped[int]
+    suspect_lots: Mapped[int]
+    tasks: Mapped[int]
     disposition: Mapped[str | None] = mapped_column(String(32))
     approver: Mapped[str | None]
     raised_by: Mapped[str]
@@ -43,7 +45,8 @@ def when_raised_add_to_board(batch: Batch, e: Nonconformance.Raised, position: i
     batch.add(NonconformanceRow, nonconformance_id=str(e.originator_id), number=e.number,
               source=e.source, description=e.description, lots=",".join(e.lots),
               characteristic=e.characteristic, status="open", containment_actions=0,
-              evidence_items=len(e.evidence), raised_by=e.provenance.actor,
+              evidence_items=len(e.evidence), suspect_lots=0, tasks=0,
+              raised_by=e.provenance.actor,
               raised_at=e.timestamp, updated_at=e.timestamp, position=position)
 
 
@@ -64,6 +67,16 @@ def when_evidence_added_count_it(batch: Batch, e: Nonconformance.EvidenceAdded,
 def when_contained_count_it(batch: Batch, e: Any, position: int) -> None:
     _change(batch, e, position,
             lambda row: {"containment_actions": row["containment_actions"] + 1})
+
+
+@VIEW.handles(Nonconformance.SuspectLotsListed)
+def when_suspects_listed_count_them(batch: Batch, e: Any, position: int) -> None:
+    _change(batch, e, position, lambda row: {"suspect_lots": len(e.suspects)})
+
+
+@VIEW.handles(Nonconformance.TaskAssigned)
+def when_task_assigned_count_it(batch: Batch, e: Any, position: int) -> None:
+    _change(batch, e, position, lambda row: {"tasks": row["tasks"] + 1})
 
 
 @VIEW.handles(Nonconformance.Dispositioned)

@@ -37,10 +37,11 @@ class EventSource(Protocol):
 
 
 class RecorderSource:
-    """An application recorder and its mapper, as an EventSource."""
+    """An eventsourcing application's notification log and mapper, as an EventSource.
+    It keeps the application: the recorder's connections close with it."""
 
-    def __init__(self, recorder: Any, mapper: Any) -> None:
-        self.recorder, self.mapper = recorder, mapper
+    def __init__(self, app: Any) -> None:
+        self.app, self.recorder, self.mapper = app, app.recorder, app.mapper
 
     def read(self, after: int, limit: int) -> Sequence[Notification]:
         return self.recorder.select_notifications(after, limit, inclusive_of_start=False)
@@ -153,7 +154,7 @@ class ProjectionRunner:
 
     def _reload_positions(self) -> None:
         with self.engine.connect() as conn:
-            rows = dict(conn.execute(select(POSITIONS.c.view, POSITIONS.c.position)).tuples())
+            rows = {v: p for v, p in conn.execute(select(POSITIONS.c.view, POSITIONS.c.position))}
         for name in self.positions:
             self.positions[name] = int(rows.get(name, 0))
 
@@ -218,7 +219,7 @@ def view_positions(engine: Engine) -> dict[str, tuple[int, int]]:
         if not inspect(conn).has_table(POSITIONS.name):
             return {}
         rows = conn.execute(select(POSITIONS.c.view, POSITIONS.c.position, POSITIONS.c.version))
-        return {v: (int(p), int(ver)) for v, p, ver in rows.tuples()}
+        return {v: (int(p), int(ver)) for v, p, ver in rows}
 
 
 class RunningProjections:

@@ -29,7 +29,7 @@ def build_projection_runner(settings: Settings, views: Sequence[str] | None = No
     """A runner for the named views (all of them by default) on the settings' stores."""
     app = records if records is not None else build_records(settings)
     return ProjectionRunner(build_views_engine(settings),
-                            RecorderSource(app.recorder, app.mapper),
+                            RecorderSource(app),
                             views_named(list(views or ())), poll_interval=poll_interval)
 
 
