@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "services.cli_records",
     "services.cli_stream",
     "services.cli_audit",
+    "services.cli_views",
 )
 
 Handler = Callable[[argparse.Namespace, Settings], int]
