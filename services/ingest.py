@@ -55,9 +55,11 @@ ORIGINAL_SUBJECT_HEADER = "Qrec-Original-Subject"
 @dataclass(frozen=True)
 class IngestOptions:
     batch_size: int = 500
-    batch_timeout: float = 0.05  # seconds to wait for a fuller batch once one message is in
+    # Seconds a fetch waits to fill a batch. Not much lower: a fetch that times out just as
+    # a message arrives can strand it until ack_wait (asyncio.wait_for on Python 3.11).
+    batch_timeout: float = 0.2
     max_deliver: int = 5
-    ack_wait: float = 30.0
+    ack_wait: float = 10.0
     backoff: tuple[float, ...] = (0.5, 2.0, 5.0, 15.0)
 
     def delay(self, deliveries: int) -> float:
