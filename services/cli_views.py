@@ -10,9 +10,9 @@ import threading
 import time
 from typing import Any, TextIO
 
-from projections.catalog import VIEWS, views_named
+from projections.catalog import VIEWS, UnknownView, views_named
 from projections.locks import locks_for
-from projections.runner import view_positions
+from projections.runner import ViewBusy, view_positions
 from services.composition import build_records
 from services.history import parse_instant, render_history
 from services.settings import Settings
@@ -79,12 +79,19 @@ def run_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def rebuild_command(args: argparse.Namespace, settings: Settings) -> int:
-    views = views_named(args.views)
+    try:
+        views = views_named(args.views)
+    except UnknownView as e:
+        print(f"qrec: {e.args[0]}", file=sys.stderr)
+        return 2
     runner = build_projection_runner(settings, [v.name for v in views])
     bar = ProgressBar(f"rebuilding {', '.join(runner.views)}")
     started = time.perf_counter()
     try:
         events = runner.rebuild(bar)
+    except ViewBusy as e:
+        print(f"qrec: {e}", file=sys.stderr)
+        return 1
     finally:
         bar.finish()
         runner.release()
