@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/qrec demo
+	$(BIN)/qrec run --simulate
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

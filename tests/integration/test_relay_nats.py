@@ -1,0 +1,122 @@
+"""The relay on the real NATS JetStream server, from SQLite and PostgreSQL: every committed
+event once, in store order, across restarts and a publish retried after a crash; and a
+subscriber replays from any position."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+import nats
+import orjson
+import pytest
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from domain.application import QualityRecords
+from domain.records import Provenance
+from services.composition import build_records
+from services.contracts import EventEnvelope, Topology
+from services.relay import POSITION_HEADER, Relay, event_id
+from services.settings import Settings
+from services.streams import declare_streams, delete_streams
+
+pytestmark = pytest.mark.nats
+
+
+@pytest.fixture
+def topology(nats_url: str) -> Iterator[Topology]:
+    topology = Topology(prefix=f"r{uuid.uuid4().hex[:10]}")
+    yield topology
+
+    async def clean() -> None:
+        nc = await nats.connect(nats_url)
+        await delete_streams(nc.jetstream(), topology)
+        await nc.close()
+    asyncio.run(clean())
+
+
+def register_gauges(records: QualityRecords, first: int, count: int) -> None:
+    for i in range(first, first + count):
+        records.register_instrument(f"G-{i:04d}", "bore gauge", "mm", (10, 15), 0.001, 0.002,
+                                    180, "Line 1", Provenance(actor="qe-1"))
+
+
+async def stream_messages(js: Any, topology: Topology, start: int = 1) -> list[Any]:
+    sub = await js.pull_subscribe(
+        f"{topology.prefix}.events.>", stream=topology.events_stream,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                              opt_start_seq=start))
+    out: list[Any] = []
+    while True:
+        try:
+            out += await sub.fetch(500, timeout=0.5)
+        except nats.errors.TimeoutError:
+            return out
+
+
+def positions(records: QualityRecords) -> list[int]:
+    return [n.id for n in records.recorder.select_notifications(1, 100_000)]
+
+
+def test_the_relay_publishes_every_event_once_in_store_order_across_restarts(
+        store_settings: Settings, nats_url: str, topology: Topology) -> None:
+    records = build_records(store_settings)
+
+    async def scenario() -> list[Any]:
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        await declare_streams(js, topology)
+        # The relay publishes what is there, then stops (as if the process ended).
+        register_gauges(records, 0, 30)
+        await Relay(records, js, topology, batch_size=7).catch_up()
+        # More is recorded while no relay runs; a new relay goes on from its position.
+        register_gauges(records, 30, 25)
+        records.quarantine_instrument("G-0003", Provenance(actor="qe-1", reason="dropped"))
+        await Relay(records, js, topology, batch_size=7).catch_up()
+        msgs = await stream_messages(js, topology)
+        await nc.close()
+        return msgs
+
+    msgs = asyncio.run(scenario())
+    assert [int(m.headers[POSITION_HEADER]) for m in msgs] == positions(records)
+    last = EventEnvelope.model_validate(orjson.loads(msgs[-1].data))
+    assert msgs[-1].subject == f"{topology.prefix}.events.instrument.quarantined"
+    assert (last.event_type, last.record_kind, last.version) == (
+        "Instrument.Quarantined", "instrument", 2)
+    assert last.provenance is not None and last.provenance["reason"] == "dropped"
+    assert msgs[-1].headers["Nats-Msg-Id"] == last.event_id == str(
+        event_id(UUID(last.record_id), 2))
+    tracking = Relay.tracking_recorder(records)
+    assert tracking.max_tracking_id("qrec.relay") == last.position
+
+
+def test_a_publish_retried_after_a_crash_is_not_repeated_and_replay_starts_anywhere(
+        sqlite_settings: Settings, nats_url: str, topology: Topology) -> None:
+    records = build_records(sqlite_settings)
+    register_gauges(records, 0, 20)
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        await declare_streams(js, topology)
+        relay = Relay(records, js, topology)
+        # The relay publishes a batch and crashes before it writes its position...
+        notifications = records.recorder.select_notifications(1, 12)
+        await relay.publish(notifications)
+        assert relay.tracked_position() == 0
+        # ...so the batch is published again: the server drops it by Nats-Msg-Id.
+        await relay.publish(notifications)
+        # A restarted relay goes on after what the stream already holds.
+        await Relay(records, js, topology).catch_up()
+        everything = await stream_messages(js, topology)
+        # A subscriber replays from position 15.
+        replay = await stream_messages(js, topology, start=15)
+        await nc.close()
+        return everything, replay
+
+    everything, replay = asyncio.run(scenario())
+    assert [int(m.headers[POSITION_HEADER]) for m in everything] == positions(records)
+    assert [orjson.loads(m.data)["position"] for m in replay] == positions(records)[14:]
