@@ -16,6 +16,7 @@ from domain.records import (
     QualityError,
     Record,
     RecordExists,
+    WrongUnit,
     record_id,
 )
 
@@ -152,15 +153,17 @@ def judge(plan: str, revision: PlanRevision, measurements: tuple[Measurement, ..
 
 def _judge_one(plan: str, revision: PlanRevision, m: Measurement,
                gauge_conditions: Mapping[str, str]) -> Result:
+    # the hot path of intake: limits were checked when the plan was defined
     char = revision.characteristic(plan, m.characteristic)
-    limits = char.limits()
-    limits.check_unit(f"characteristic {char.id}", m.unit)
-    if not isinstance(m.value, (int, float)) or not math.isfinite(m.value):
-        raise InvalidValue(f"characteristic {char.id}: value {m.value!r} is not a number")
+    if m.unit != char.unit:
+        raise WrongUnit(f"characteristic {char.id}", m.unit, char.unit)
+    value = m.value
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidValue(f"characteristic {char.id}: value {value!r} is not a number")
+    conforming = (char.lsl is None or value >= char.lsl) and (char.usl is None or value <= char.usl)
     condition = "none" if m.gauge is None else gauge_conditions.get(m.gauge, "unknown")
-    return Result(characteristic=char.id, value=float(m.value), unit=m.unit, gauge=m.gauge,
-                  lsl=char.lsl, usl=char.usl, conforming=limits.conforms(m.value),
-                  gauge_condition=condition)
+    return Result(characteristic=char.id, value=float(value), unit=m.unit, gauge=m.gauge,
+                  lsl=char.lsl, usl=char.usl, conforming=conforming, gauge_condition=condition)
 
 
 def verdict(results: tuple[Result, ...]) -> str:

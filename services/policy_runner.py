@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
 from eventsourcing.utils import get_topic
 
@@ -91,12 +90,8 @@ class PolicyRunner:
             return len(notifications)
 
     def _commit(self, uow: UnitOfWork, position: int) -> None:
-        changed = uow.changed()
-        processing = ProcessingEvent[UUID](Tracking(self.name, position))
-        processing.collect_events(*changed)
-        self.records._record(processing)
-        self.records._take_snapshots(processing)
-        self.stats.reactions += len(processing.events)
+        recordings = self.records.save(*uow.changed(), tracking=Tracking(self.name, position))
+        self.stats.reactions += len(recordings)
 
     def catch_up(self) -> int:
         read = 0
