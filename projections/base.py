@@ -127,8 +127,11 @@ class Batch:
             self._changed.setdefault(table, {})[key] = row
 
     def flush(self) -> None:
+        copy = self.conn.dialect.name == "postgresql"
         for table, rows in self._new.items():
-            if rows:
+            if rows and copy:
+                _copy_rows(self.conn, table, list(rows.values()))
+            elif rows:
                 self.conn.execute(insert(table), list(rows.values()))
         for table, rows in self._changed.items():
             if rows:
@@ -141,6 +144,20 @@ class Batch:
         where = and_(*(c == v for c, v in zip(table.primary_key.columns, key, strict=True)))
         found = self.conn.execute(select(table).where(where)).mappings().first()
         return dict(found) if found is not None else _ABSENT
+
+
+def _copy_rows(conn: Connection, table: Table, rows: list[Row]) -> None:
+    """New rows into PostgreSQL with COPY, in the page's transaction: several times the
+    speed of an executemany of INSERTs."""
+    from psycopg import sql
+
+    columns = [c.key for c in table.columns]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
+    raw: Any = conn.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
 
 
 def _table(model: type[ViewBase]) -> Table:
