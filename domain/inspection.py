@@ -19,6 +19,7 @@ from domain.records import (
     WrongUnit,
     record_id,
 )
+from domain.spc_rules import WESTERN_ELECTRIC_RULES, rules_named
 
 STAGES = ("receiving", "in_process", "final")
 
@@ -48,6 +49,8 @@ class Characteristic:
     usl: float | None
     unit: str
     gauge_kind: str | None = None
+    spc_rules: tuple[str, ...] = WESTERN_ELECTRIC_RULES  # () charts nothing
+    spc_baseline: int = 25  # results that set the control limits
 
     def limits(self) -> Limits:
         return Limits(unit=self.unit, lower=self.lsl, upper=self.usl)
@@ -78,6 +81,10 @@ def checked_revision(plan: str, revision: PlanRevision) -> PlanRevision:
         raise InvalidValue(f"plan {plan}: an inspection plan needs at least one characteristic")
     for c in revision.characteristics:
         Limits.checked(f"plan {plan} characteristic {c.id}", c.unit, c.lsl, c.usl)
+        rules_named(c.spc_rules)
+        if c.spc_rules and c.spc_baseline < 2:
+            raise InvalidValue(f"plan {plan} characteristic {c.id}: an SPC baseline needs "
+                               "at least 2 results")
     return revision
 
 

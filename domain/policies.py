@@ -14,15 +14,23 @@ from datetime import datetime
 from typing import Any
 
 from domain.calibration import Instrument
-from domain.inspection import Inspection
+from domain.inspection import Characteristic, Inspection, InspectionPlan, plan_id
 from domain.lot import Lot, lot_id
 from domain.nonconformance import Nonconformance, SuspectLot, nonconformance_id
 from domain.process import ParameterReading
-from domain.records import Provenance, Record
+from domain.records import Provenance, QualityError, Record
+from domain.spc import (
+    INDIVIDUALS,
+    ChartBaseline,
+    ChartPoint,
+    ControlChart,
+    chart_baseline_id,
+    control_chart_id,
+)
 from domain.trace import GaugeUsage, GaugeUse, gauge_usage_id
 from domain.unit_of_work import UnitOfWork
 
-Policy = Callable[[UnitOfWork, Any], None]
+Policy = Callable[[UnitOfWork, Any, int], None]
 
 
 def event_ref(event: Record.Event) -> str:
@@ -42,7 +50,8 @@ def _number(prefix: str, cause: Record.Event) -> str:
 
 # -- out of spec ------------------------------------------------------------------------------
 
-def when_result_out_of_spec_open_nonconformance(uow: UnitOfWork, event: Any) -> None:
+def when_result_out_of_spec_open_nonconformance(uow: UnitOfWork, event: Any,
+                                                 position: int) -> None:
     """A nonconforming result: open a nonconformance on the lot and hold the lot; a repeat
     on the same lot and characteristic joins the open one."""
     header = event.header if not isinstance(event, Inspection.ResultsRecorded) else \
@@ -55,7 +64,8 @@ def when_result_out_of_spec_open_nonconformance(uow: UnitOfWork, event: Any) -> 
                           f"{result.lsl}..{result.usl}", evidence)
 
 
-def when_reading_out_of_limits_open_nonconformance(uow: UnitOfWork, event: Any) -> None:
+def when_reading_out_of_limits_open_nonconformance(uow: UnitOfWork, event: Any,
+                                                   position: int) -> None:
     if event.within_limits:
         return
     h = event.header
@@ -93,7 +103,7 @@ def _open_or_join(uow: UnitOfWork, cause: Any, lot_no: str, characteristic: str,
 
 # -- gauge use and reverse trace -------------------------------------------------------------
 
-def when_results_recorded_note_gauge_uses(uow: UnitOfWork, event: Any) -> None:
+def when_results_recorded_note_gauge_uses(uow: UnitOfWork, event: Any, position: int) -> None:
     header = event.header if not isinstance(event, Inspection.ResultsRecorded) else \
         _inspection_header(uow, event)
     at = event.provenance.occurred_at or event.timestamp
@@ -115,7 +125,8 @@ def _usage(uow: UnitOfWork, tag: str, prov: Provenance) -> GaugeUsage:
     return usage
 
 
-def when_gauge_fails_calibration_trace_suspect_lots(uow: UnitOfWork, event: Any) -> None:
+def when_gauge_fails_calibration_trace_suspect_lots(uow: UnitOfWork, event: Any,
+                                                    position: int) -> None:
     """As found out of tolerance: every result the gauge measured since it was last left
     in tolerance is suspect, and so is every lot those results touched."""
     gauge = uow.get(Instrument, event.originator_id)
@@ -187,16 +198,67 @@ def check_calibrations_due(uow: UnitOfWork, gauges: list[Instrument], at: dateti
     return noted
 
 
+# -- SPC -----------------------------------------------------------------------------------------
+
+def when_results_recorded_chart_them(uow: UnitOfWork, event: Any, position: int) -> None:
+    """Chart each characteristic's results per line; its first results set the limits; a
+    rule violation records an alarm with the rule, the points and the limits."""
+    header = event.header if not isinstance(event, Inspection.ResultsRecorded) else \
+        _inspection_header(uow, event)
+    plan = uow.get(InspectionPlan, plan_id(header.plan))
+    if plan is None:
+        return
+    revision = next(r for r in plan.revisions if r.revision == header.plan_revision)
+    at = event.provenance.occurred_at or event.timestamp
+    points: dict[str, list[ChartPoint]] = defaultdict(list)
+    for index, r in enumerate(event.results):
+        points[r.characteristic].append(
+            ChartPoint(r.value, event.originator_id, index, at, position))
+    prov = _reaction("spc", event, "results charted")
+    for char_id, new in points.items():
+        char = revision.characteristic(header.plan, char_id)
+        if char.spc_rules:
+            _chart(uow, header.plan, char, header.line or "manual", tuple(new), prov)
+
+
+def _chart(uow: UnitOfWork, plan: str, char: Characteristic, line: str,
+           points: tuple[ChartPoint, ...], prov: Provenance) -> None:
+    chart = uow.get(ControlChart, control_chart_id(plan, char.id, line))
+    if chart is None:
+        baseline = uow.get(ChartBaseline, chart_baseline_id(plan, char.id, line))
+        if baseline is None:
+            baseline = ChartBaseline.start(plan, char.id, line, char.spc_baseline, prov,
+                                           uow.clock())
+            uow.add(baseline)
+        points = baseline.collect(points, prov, uow.clock())
+        if not baseline.complete:
+            return
+        chart = ControlChart.establish(
+            plan, char.id, line, INDIVIDUALS, [p.value for p in baseline.points],
+            char.limits(), prov, uow.clock(), rules=char.spc_rules)
+        uow.add(chart)
+    chart.chart(points, prov, uow.clock())
+
+
 POLICIES: dict[type, tuple[Policy, ...]] = {
     Inspection.Performed: (when_results_recorded_note_gauge_uses,
-                           when_result_out_of_spec_open_nonconformance),
+                           when_result_out_of_spec_open_nonconformance,
+                           when_results_recorded_chart_them),
     Inspection.ResultsRecorded: (when_results_recorded_note_gauge_uses,
-                                 when_result_out_of_spec_open_nonconformance),
+                                 when_result_out_of_spec_open_nonconformance,
+                                 when_results_recorded_chart_them),
     ParameterReading.Recorded: (when_reading_out_of_limits_open_nonconformance,),
     Instrument.CalibrationRecorded: (when_gauge_fails_calibration_trace_suspect_lots,),
 }
 
 
-def react(uow: UnitOfWork, event: Any) -> None:
+def react(uow: UnitOfWork, event: Any, position: int) -> list[str]:
+    """Run the policies for an event at ``position`` in the log. A policy that cannot act on
+    it (a QualityError) records nothing for it and says why; the others still run."""
+    problems = []
     for policy in POLICIES.get(type(event), ()):
-        policy(uow, event)
+        try:
+            policy(uow, event, position)
+        except QualityError as e:
+            problems.append(f"{policy.__name__} at {position}: {type(e).__name__}: {e}")
+    return problems

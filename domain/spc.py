@@ -190,12 +190,14 @@ def control_chart_id(plan: str, characteristic: str, line: str) -> UUID:
 
 @dataclass(frozen=True)
 class ChartPoint:
-    """A measured value and where it came from: result #index of record ``source``."""
+    """A measured value and where it came from: result #index of record ``source``, whose
+    event is at ``position`` in the event log (points are charted in log order)."""
 
     value: float
     source: UUID
     index: int
     occurred_at: datetime
+    position: int
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,8 @@ def _plot(pending: Sequence[ChartPoint], new: Sequence[ChartPoint],
 class ControlChart(Record):
     """One characteristic of one inspection plan, charted for one line against limits from
     a baseline. It keeps only the last plotted points its longest enabled rule needs, and
-    the source refs it has charted, so that charting the same results again does nothing."""
+    the log position it has charted to, so that charting the same results again does
+    nothing and its state stays small however long it runs."""
 
     if TYPE_CHECKING:
         plan: str
@@ -241,7 +244,7 @@ class ControlChart(Record):
         window: list[PlottedPoint]
         window_size: int
         pending: list[ChartPoint]
-        charted: set[tuple[UUID, int]]
+        charted_to: int
         alarms_raised: int
 
     class Established(Record.Created):
@@ -262,13 +265,13 @@ class ControlChart(Record):
                 self.rules
             chart.spec, chart.baseline, chart.limits = self.spec, self.baseline, self.limits
             chart.window_size = max([2, *(r.span for r in rules_named(self.rules))])
-            chart.window, chart.pending, chart.charted, chart.alarms_raised = [], [], set(), 0
+            chart.window, chart.pending, chart.charted_to, chart.alarms_raised = [], [], 0, 0
 
     class PointsCharted(Record.Event):
         points: tuple[ChartPoint, ...]
 
         def apply(self, chart: ControlChart) -> None:
-            chart.charted.update((p.source, p.index) for p in self.points)
+            chart.charted_to = max(chart.charted_to, *(p.position for p in self.points))
             plotted, chart.pending = _plot(chart.pending, self.points, chart.subgroup_size)
             chart.window = [*chart.window, *plotted][-chart.window_size:]
 
@@ -346,10 +349,9 @@ class ControlChart(Record):
     def _not_yet_charted(self, points: Sequence[ChartPoint]) -> tuple[ChartPoint, ...]:
         new: dict[tuple[UUID, int], ChartPoint] = {}
         for p in points:
-            ref = (p.source, p.index)
             _number(f"chart point {p.source} #{p.index}", p.value)
-            if ref not in self.charted:
-                new.setdefault(ref, p)
+            if p.position > self.charted_to:
+                new.setdefault((p.source, p.index), p)
         return tuple(new.values())
 
     def _alarms(self, plotted: list[PlottedPoint]) -> list[Alarm]:
@@ -362,3 +364,57 @@ class ControlChart(Record):
 
 def _checked_spec(what: str, spec: Limits) -> Limits:
     return Limits.checked(what, spec.unit, spec.lower, spec.upper)
+
+
+def chart_baseline_id(plan: str, characteristic: str, line: str) -> UUID:
+    return record_id("chart-baseline", f"{plan}/{characteristic}/{line}")
+
+
+class ChartBaseline(Record):
+    """The first points of a characteristic on a line, gathered until there are enough to
+    set a control chart's limits (they are the baseline, not judged against it)."""
+
+    if TYPE_CHECKING:
+        size: int
+        points: list[ChartPoint]
+        collected_to: int
+
+    class Started(Record.Created):
+        plan: str
+        characteristic: str
+        line: str
+        size: int
+
+        def apply(self, b: ChartBaseline) -> None:
+            b.size, b.points, b.collected_to = self.size, [], 0
+
+    class PointsCollected(Record.Event):
+        points: tuple[ChartPoint, ...]
+
+        def apply(self, b: ChartBaseline) -> None:
+            b.points.extend(self.points)
+            b.collected_to = max(b.collected_to, *(p.position for p in self.points))
+
+    @classmethod
+    def start(cls, plan: str, characteristic: str, line: str, size: int, prov: Provenance,
+              now: datetime) -> ChartBaseline:
+        if size < 2:
+            raise TooFewPoints("a control chart baseline", 2, size)
+        return cls._create(cls.Started, id=chart_baseline_id(plan, characteristic, line),
+                           provenance=prov, timestamp=now, plan=plan,
+                           characteristic=characteristic, line=line, size=size)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.points) >= self.size
+
+    def collect(self, points: Sequence[ChartPoint], prov: Provenance,
+                now: datetime) -> tuple[ChartPoint, ...]:
+        """Take what the baseline still needs; returns the points left over, for the chart."""
+        new = [p for p in points if p.position > self.collected_to]
+        for p in new:
+            _number(f"chart point {p.source} #{p.index}", p.value)
+        taken = tuple(new[:max(0, self.size - len(self.points))])
+        if taken:
+            self.record(self.PointsCollected, prov, now, points=taken)
+        return tuple(new[len(taken):])

@@ -5,6 +5,7 @@ resumes without a reaction lost or repeated. Also runs the scheduled calibration
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,8 @@ class TrackedQualityRecords(QualityRecords):
 def build_tracked_records(settings: Settings, *, create_tables: bool = True,
                           clock: Clock = utc_now) -> TrackedQualityRecords:
     env = event_store_env(settings, create_tables=create_tables)
+    # charts, gauge usage and lots are read page after page: keep them, fast-forwarded
+    env["AGGREGATE_CACHE_MAXSIZE"] = "10000"
     if settings.uses_postgres:
         env["PROCESS_RECORDER_TOPIC"] = "services.pg_recorder:CopyProcessRecorder"
     return TrackedQualityRecords(env=env, clock=clock)
@@ -45,6 +48,7 @@ class PolicyStats:
     position: int = 0
     events: int = 0
     reactions: int = 0
+    problems: int = 0
 
 
 class PolicyRunner:
@@ -74,8 +78,8 @@ class PolicyRunner:
             if not notifications:
                 return 0
             uow = UnitOfWork(self.records.repository, self.records.clock)
-            for n in notifications:
-                react(uow, self.records.mapper.to_domain_event(n))
+            problems = [p for n in notifications
+                        for p in react(uow, self.records.mapper.to_domain_event(n), n.id)]
             try:
                 self._commit(uow, notifications[-1].id)
             except IntegrityError:
@@ -87,7 +91,13 @@ class PolicyRunner:
                 continue
             self.stats.position = notifications[-1].id
             self.stats.events += len(notifications)
+            self.report(problems)
             return len(notifications)
+
+    def report(self, problems: list[str]) -> None:
+        self.stats.problems += len(problems)
+        for problem in problems:
+            print(f"qrec policies: {problem}", file=sys.stderr, flush=True)
 
     def _commit(self, uow: UnitOfWork, position: int) -> None:
         recordings = self.records.save(*uow.changed(), tracking=Tracking(self.name, position))

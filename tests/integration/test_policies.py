@@ -194,3 +194,31 @@ def test_calibrations_due_soon_and_overdue_are_noted_once_and_overdue_gauges_qua
                if type(e).__name__ == "DueNoticed"]
     assert [n.notice for n in notices] == ["due_soon", "overdue"]
     assert notices[1].provenance.actor == "policy:calibration-due"
+
+
+def test_spc_sets_limits_from_a_baseline_and_records_an_alarm_with_rule_points_and_limits(
+        records: TrackedQualityRecords) -> None:
+    from domain.inspection import Characteristic, PlanRevision
+    from domain.spc import ControlChart, control_chart_id
+
+    bore = Characteristic("bore_dia", 12.0, 11.99, 12.01, "mm", "bore gauge",
+                          spc_rules=("we-1",), spc_baseline=5)
+    records.define_inspection_plan("IP-SPC", PlanRevision("A", "P-7", "in_process", 1, (bore,)),
+                                   Provenance("qe-anna"))
+    # Baseline: mean 12.000, average moving range 0.00275, sigma 0.00275/1.128 = 0.002438,
+    # so UCL = 12.0073 and LCL = 11.9927.
+    baseline = (12.000, 12.002, 11.998, 12.001, 11.999)
+    then = (12.003, 12.009, 11.998)  # 12.009 is beyond UCL, though inside the spec
+    records.record_inspections([inspection(i + 1, plan="IP-SPC", value=v)
+                                for i, v in enumerate(baseline + then)])
+    PolicyRunner(records).catch_up()
+    chart = records.repository.get(control_chart_id("IP-SPC", "bore_dia", "L1"))
+    assert isinstance(chart, ControlChart)
+    assert chart.limits.centre == pytest.approx(12.0)
+    assert chart.limits.ucl == pytest.approx(12.0073, abs=1e-4)
+    (alarm,) = [e for e in records.history(chart.id) if type(e).__name__ == "AlarmRaised"]
+    assert alarm.rule == "we-1"
+    assert [p.value for p in alarm.points] == [12.009]
+    assert alarm.limits == chart.limits
+    assert alarm.provenance.actor == "policy:spc"
+    assert records.lot("LOT-0001").on_hold is False  # in spec: an alarm, not a nonconformance

@@ -47,9 +47,9 @@ XBAR_BASELINE = (10.0, 11.0, 12.0, 11.0, 13.0, 12.0, 9.0, 10.0, 11.0)
 
 
 def point(n: int, value: float, index: int = 0) -> ChartPoint:
-    """Result #index of the n-th inspection on line L1."""
+    """Result #index of the n-th inspection on line L1, the n-th event in the log."""
     return ChartPoint(value=value, source=inspection_id("L1", f"L1-{n:06d}"), index=index,
-                      occurred_at=MEASURED + timedelta(seconds=n))
+                      occurred_at=MEASURED + timedelta(seconds=n), position=n)
 
 
 def points(*values: float, first: int = 1) -> tuple[ChartPoint, ...]:
@@ -267,7 +267,7 @@ def test_the_chart_keeps_only_the_points_its_longest_enabled_rule_needs() -> Non
 
     assert [p.points[0] for p in nelson.window] == list(series[-15:])  # Nelson 7 spans 15
     assert [p.points[0] for p in western.window] == list(series[-8:])  # WE 4 spans 8
-    assert len(nelson.charted) == 40
+    assert nelson.charted_to == 40
 
 
 def test_an_xbar_chart_plots_a_subgroup_once_it_is_whole_and_alarms_on_its_mean() -> None:
@@ -350,7 +350,7 @@ def test_a_value_that_is_not_a_number_is_refused_and_nothing_is_charted() -> Non
     with pytest.raises(NotANumber, match=f"chart point {bad.source} #0 is not a number: nan"):
         chart.chart((point(1, 10.0), bad), POLICY, RECORDED)
 
-    assert chart.collect_events() == [] and chart.charted == set()
+    assert chart.collect_events() == [] and chart.charted_to == 0
 
 
 def test_the_chart_events_read_back_from_their_stored_form_and_replay_its_state() -> None:
@@ -373,5 +373,5 @@ def test_the_chart_events_read_back_from_their_stored_form_and_replay_its_state(
     for event in events:
         replayed = event.mutate(replayed)
     assert replayed is not None
-    assert (replayed.window, replayed.pending, replayed.charted, replayed.limits) == \
-        (chart.window, chart.pending, chart.charted, chart.limits)
+    assert (replayed.window, replayed.pending, replayed.charted_to, replayed.limits) == \
+        (chart.window, chart.pending, chart.charted_to, chart.limits)
