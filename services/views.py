@@ -4,6 +4,7 @@ runner that `qrec run` starts (`start_projection_runner`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -39,3 +40,12 @@ def start_projection_runner(settings: Settings, views: Sequence[str] | None = No
     then follows the log. Views another process already runs are taken over if it
     stops. Safe to call in several processes at once."""
     return RunningProjections(build_projection_runner(settings, views, records=records)).start()
+
+
+def run_projections(ctx: Any) -> None:
+    """`qrec run` component (services.runner COMPONENTS, a plain function: own thread):
+    keeps every view up to date until ``ctx.stop_flag`` is set."""
+    runner = build_projection_runner(ctx.settings, records=ctx.build_records())
+    ctx.status = lambda: "views at " + ", ".join(
+        f"{name} {position}" for name, position in sorted(runner.positions.items()))
+    runner.run(ctx.stop_flag)
