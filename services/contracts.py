@@ -242,6 +242,14 @@ class Topology(BaseModel):
     def events_stream(self) -> str:
         return stream_name(self.prefix, "EVENTS")
 
+    @property
+    def checkpoints(self) -> str:
+        return f"{self.prefix}.ledger.checkpoints"
+
+    @property
+    def ledger_stream(self) -> str:
+        return stream_name(self.prefix, "LEDGER")
+
     def durable(self, what: str) -> str:
         return stream_name(self.prefix, f"INGEST_{what.upper()}")
 

@@ -28,10 +28,13 @@ from typing import Any
 import nats
 
 from domain.application import QualityRecords
+from services.cli_audit import build_ledger
 from services.composition import build_records
 from services.contracts import Topology
 from services.embedded_nats import EmbeddedNats
 from services.ingest import IngestOptions, IngestService
+from services.ledger_publish import ensure_checkpoint_stream, publish_new_checkpoints
+from services.policy_runner import build_tracked_records
 from services.relay import Relay
 from services.settings import Settings
 from services.simulator import SAMPLE_MASTER_DATA, LineSimulator, load_master_data
@@ -45,8 +48,13 @@ class Component:
     only_when_simulating: bool = False
 
 
+# Started in this order, stopped in reverse: writers (simulator, ingest, policies) stop
+# before the readers that must see all they wrote (the ledger seals, the relay catches up).
 COMPONENTS: list[Component] = [
     Component("relay", "services.runner:run_relay"),
+    Component("ledger", "services.runner:run_ledger"),
+    Component("projections", "services.views:run_projections"),
+    Component("policies", "services.policy_runner:run"),
     Component("ingest", "services.runner:run_ingest"),
     Component("simulator", "services.runner:run_simulator", only_when_simulating=True),
 ]
@@ -110,6 +118,29 @@ async def run_relay(ctx: ComponentContext) -> None:
         await nc.drain()
 
 
+async def run_ledger(ctx: ComponentContext, every: float = 1.0) -> None:
+    """Take new events into the Merkle ledger and publish its signed checkpoints; on stop,
+    seal a checkpoint over everything stored."""
+    records = ctx.build_records()
+    ledger = build_ledger(ctx.settings, records)
+    nc = await nats.connect(ctx.broker_url, name=f"{ctx.topology.prefix}-ledger")
+    js, stream, subject = nc.jetstream(), ctx.topology.ledger_stream, ctx.topology.checkpoints
+    await ensure_checkpoint_stream(js, stream, subject)
+    published = [0]
+    ctx.status = lambda: f"ledger {published[0]} checkpoints out"
+    try:
+        while not ctx.stop.is_set():
+            await asyncio.to_thread(ledger.catch_up)
+            published[0] += await publish_new_checkpoints(js, ledger, stream, subject)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ctx.stop.wait(), every)
+        await asyncio.to_thread(ledger.catch_up, seal=True)
+        published[0] += await publish_new_checkpoints(js, ledger, stream, subject)
+    finally:
+        await nc.drain()
+        records.close()
+
+
 async def run_simulator(ctx: ComponentContext) -> None:
     nc = await nats.connect(ctx.broker_url, name=f"{ctx.topology.prefix}-simulator")
     simulator = LineSimulator(ctx.topology)
@@ -141,6 +172,7 @@ class Runner:
         a simulated line needs."""
         records = build_records(self.settings, create_tables=True)
         Relay.tracking_recorder(records)
+        build_tracked_records(self.settings, create_tables=True).close()
         if self.options.simulate:
             load_master_data(records, SAMPLE_MASTER_DATA)
 
