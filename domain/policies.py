@@ -11,6 +11,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from domain.calibration import Instrument
@@ -114,7 +115,11 @@ def when_results_recorded_note_gauge_uses(uow: UnitOfWork, event: Any, position:
                                               r.characteristic, header.stage, at))
     prov = _reaction("gauge-usage", event, "results measured with the gauge")
     for tag, uses in by_gauge.items():
-        _usage(uow, tag, prov).record_uses(tuple(uses), prov, uow.clock())
+        uow.defer(("gauge-usage", tag), partial(_record_uses, uow, tag, prov), *uses)
+
+
+def _record_uses(uow: UnitOfWork, tag: str, prov: Provenance, uses: list[GaugeUse]) -> None:
+    _usage(uow, tag, prov).record_uses(tuple(uses), prov, uow.clock())
 
 
 def _usage(uow: UnitOfWork, tag: str, prov: Provenance) -> GaugeUsage:
@@ -129,6 +134,7 @@ def when_gauge_fails_calibration_trace_suspect_lots(uow: UnitOfWork, event: Any,
                                                     position: int) -> None:
     """As found out of tolerance: every result the gauge measured since it was last left
     in tolerance is suspect, and so is every lot those results touched."""
+    uow.flush()  # the uses noted earlier in this batch count
     gauge = uow.get(Instrument, event.originator_id)
     assert gauge is not None
     prov = _reaction("reverse-trace", event,
@@ -218,11 +224,14 @@ def when_results_recorded_chart_them(uow: UnitOfWork, event: Any, position: int)
     for char_id, new in points.items():
         char = revision.characteristic(header.plan, char_id)
         if char.spc_rules:
-            _chart(uow, header.plan, char, header.line or "manual", tuple(new), prov)
+            line = header.line or "manual"
+            uow.defer(("chart", header.plan, char.id, line),
+                      partial(_chart, uow, header.plan, char, line, prov), *new)
 
 
-def _chart(uow: UnitOfWork, plan: str, char: Characteristic, line: str,
-           points: tuple[ChartPoint, ...], prov: Provenance) -> None:
+def _chart(uow: UnitOfWork, plan: str, char: Characteristic, line: str, prov: Provenance,
+           batch: list[ChartPoint]) -> None:
+    points = tuple(batch)
     chart = uow.get(ControlChart, control_chart_id(plan, char.id, line))
     if chart is None:
         baseline = uow.get(ChartBaseline, chart_baseline_id(plan, char.id, line))

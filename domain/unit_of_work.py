@@ -3,13 +3,15 @@ cached so later decisions in the same batch see earlier ones, and saved together
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Repository
 from eventsourcing.domain import Aggregate
+
+from domain.records import QualityError
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -18,6 +20,8 @@ class UnitOfWork:
     def __init__(self, repository: Repository[UUID], clock: Callable[[], datetime]) -> None:
         self.repository, self.clock = repository, clock
         self.records: dict[UUID, Aggregate | None] = {}
+        self.deferred: dict[Hashable, tuple[Callable[[list[Any]], None], list[Any]]] = {}
+        self.problems: list[str] = []
 
     def get(self, cls: type[A], record_id: UUID) -> A | None:
         if record_id not in self.records:
@@ -31,5 +35,22 @@ class UnitOfWork:
     def add(self, record: Aggregate) -> None:
         self.records[record.id] = record
 
+    def defer(self, key: Hashable, apply: Callable[[list[Any]], None], *items: Any) -> None:
+        """Gather items for one change made once for the whole batch (one event for many
+        points, say); ``apply`` runs with all of a key's items, in order, at ``flush``."""
+        self.deferred.setdefault(key, (apply, []))[1].extend(items)
+
+    def flush(self) -> None:
+        """Make the deferred changes. One that a record refuses (a QualityError) is left
+        out and noted in ``problems``; the others are made."""
+        while self.deferred:
+            deferred, self.deferred = self.deferred, {}
+            for key, (apply, items) in deferred.items():
+                try:
+                    apply(items)
+                except QualityError as e:
+                    self.problems.append(f"{key}: {type(e).__name__}: {e}")
+
     def changed(self) -> list[Aggregate]:
+        self.flush()
         return [r for r in self.records.values() if r is not None and r.pending_events]

@@ -80,6 +80,8 @@ class PolicyRunner:
             uow = UnitOfWork(self.records.repository, self.records.clock)
             problems = [p for n in notifications
                         for p in react(uow, self.records.mapper.to_domain_event(n), n.id)]
+            uow.flush()
+            problems += uow.problems
             try:
                 self._commit(uow, notifications[-1].id)
             except IntegrityError:
