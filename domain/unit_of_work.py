@@ -17,9 +17,13 @@ A = TypeVar("A", bound=Aggregate)
 
 
 class UnitOfWork:
-    def __init__(self, repository: Repository[UUID], clock: Callable[[], datetime]) -> None:
+    """``kept`` may hold records carried over from earlier batches of the same (only) writer
+    of those records: they are used as they are, without reading the store again."""
+
+    def __init__(self, repository: Repository[UUID], clock: Callable[[], datetime],
+                 kept: dict[UUID, Aggregate] | None = None) -> None:
         self.repository, self.clock = repository, clock
-        self.records: dict[UUID, Aggregate | None] = {}
+        self.records: dict[UUID, Aggregate | None] = dict(kept or {})
         self.deferred: dict[Hashable, tuple[Callable[[list[Any]], None], list[Any]]] = {}
         self.problems: list[str] = []
 

@@ -12,17 +12,21 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
 from eventsourcing.utils import get_topic
 
 from domain.application import QualityRecords
 from domain.calibration import Instrument
 from domain.policies import POLICIES, check_calibrations_due, react
+from domain.spc import ChartBaseline, ControlChart
+from domain.trace import GaugeUsage
 from domain.unit_of_work import UnitOfWork
 from services.composition import Clock, event_store_env, utc_now
 from services.settings import Settings
 
 POLICY_TOPICS = sorted(get_topic(cls) for cls in POLICIES)
+POLICY_OWNED = (GaugeUsage, ControlChart, ChartBaseline)
 MAX_ATTEMPTS = 5
 
 
@@ -36,8 +40,6 @@ class TrackedQualityRecords(QualityRecords):
 def build_tracked_records(settings: Settings, *, create_tables: bool = True,
                           clock: Clock = utc_now) -> TrackedQualityRecords:
     env = event_store_env(settings, create_tables=create_tables)
-    # charts, gauge usage and lots are read page after page: keep them, fast-forwarded
-    env["AGGREGATE_CACHE_MAXSIZE"] = "10000"
     if settings.uses_postgres:
         env["PROCESS_RECORDER_TOPIC"] = "services.pg_recorder:CopyProcessRecorder"
     return TrackedQualityRecords(env=env, clock=clock)
@@ -57,6 +59,9 @@ class PolicyRunner:
     def __init__(self, records: TrackedQualityRecords, page_size: int = 500) -> None:
         self.records, self.page_size = records, page_size
         self.stats = PolicyStats(position=self.position())
+        # The policies are the only writers of these: keep them from page to page rather
+        # than read them again. Dropped whenever a commit fails.
+        self.kept: dict[UUID, Aggregate] = {}
 
     @property
     def recorder(self) -> ProcessRecorder:
@@ -77,7 +82,7 @@ class PolicyRunner:
                 inclusive_of_start=False)
             if not notifications:
                 return 0
-            uow = UnitOfWork(self.records.repository, self.records.clock)
+            uow = UnitOfWork(self.records.repository, self.records.clock, self.kept)
             problems = [p for n in notifications
                         for p in react(uow, self.records.mapper.to_domain_event(n), n.id)]
             uow.flush()
@@ -85,16 +90,23 @@ class PolicyRunner:
             try:
                 self._commit(uow, notifications[-1].id)
             except IntegrityError:
+                self.kept.clear()
                 if self.position() != start:
                     continue  # another runner committed this page first: read on
                 conflicts += 1  # a record changed under us: decide again on fresh state
                 if conflicts == MAX_ATTEMPTS:
                     raise
                 continue
+            self.keep(uow)
             self.stats.position = notifications[-1].id
             self.stats.events += len(notifications)
             self.report(problems)
             return len(notifications)
+
+    def keep(self, uow: UnitOfWork) -> None:
+        for record_id, record in uow.records.items():
+            if isinstance(record, POLICY_OWNED):
+                self.kept[record_id] = record
 
     def report(self, problems: list[str]) -> None:
         self.stats.problems += len(problems)
