@@ -1,5 +1,5 @@
-"""`qrec views status|run`, `qrec rebuild [VIEW]` and, unless another command module
-already provides it, `qrec history RECORD [--as-of TIME] [--occurred]`."""
+"""`qrec views status|run`, `qrec rebuild [VIEW]` and
+`qrec history RECORD [--as-of TIME] [--occurred]`."""
 
 from __future__ import annotations
 
@@ -33,18 +33,17 @@ def register(subparsers: Any) -> None:
                          help=f"default all: {', '.join(VIEWS)}")
     rebuild.set_defaults(handler=rebuild_command)
 
-    if "history" not in subparsers.choices:
-        history = subparsers.add_parser(
-            "history", help="a record's events and its state at a time")
-        history.add_argument("record", metavar="RECORD",
-                             help="a UUID or kind:key, e.g. lot:LOT-0001, instrument:G-0042")
-        history.add_argument("--as-of", metavar="TIME", type=parse_instant,
-                             help="the state as recorded at TIME (ISO 8601; a date means "
-                                  "the end of that day, UTC)")
-        history.add_argument("--occurred", action="store_true",
-                             help="read --as-of as occurred time: what was true then, "
-                                  "corrections included")
-        history.set_defaults(handler=history_command)
+    history = subparsers.add_parser(
+        "history", help="a record's events and its state at a time")
+    history.add_argument("record", metavar="RECORD",
+                         help="a UUID or kind:key, e.g. lot:LOT-0001, instrument:G-0042")
+    history.add_argument("--as-of", metavar="TIME", type=parse_instant,
+                         help="the state as recorded at TIME (ISO 8601; a date means "
+                              "the end of that day, UTC)")
+    history.add_argument("--occurred", action="store_true",
+                         help="read --as-of as occurred time: what was true then, "
+                              "corrections included")
+    history.set_defaults(handler=history_command)
 
 
 def status_command(args: argparse.Namespace, settings: Settings) -> int:
