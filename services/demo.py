@@ -10,14 +10,21 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+from eventsourcing.utils import get_topic
+
 from domain.application import QualityRecords
 from domain.calibration import ReferenceStandard, TestPoint
 from domain.corrective_action import PlannedAction
 from domain.inspection import Measurement
+from domain.nonconformance import Nonconformance
 from domain.records import Provenance
 from domain.reports import CalibrationReport, InspectionReport, LotMovementReport, ReadingReport
+from domain.spc import ControlChart
+from projections.ledger.audit import verify_store
+from services.cli_audit import build_ledger
 from services.composition import build_records
 from services.masterdata import import_master_data, read_master_data
+from services.policy_runner import PolicyRunner, build_tracked_records
 from services.settings import Settings
 
 LINES = {"L1": ("CMM-1", "G-0042"), "L2": ("CMM-2", "G-0043"), "L3": ("CMM-3", "G-0044")}
@@ -65,8 +72,35 @@ def run_demo(data_dir: Path, messages: int = 1500, say: Callable[[str], None] = 
     say(f"5. oven OVEN-1 reported {len(readings)} cure temperatures; {out} outside 175-185 degC")
     _calibrations(app, say)
     _nonconformance_story(app, reports, say)
+    _policies(data_dir, say)
+    _ledger(app, data_dir, say)
     say(f"done: {app.recorder.max_notification_id()} events recorded in {data_dir}")
     return app
+
+
+def _policies(data_dir: Path, say: Callable[[str], None]) -> None:
+    runner = PolicyRunner(build_tracked_records(Settings(data_dir=data_dir)))
+    read = runner.catch_up()
+    records = runner.records
+    ncs = [e for n in records.recorder.select_notifications(
+        start=None, limit=1_000_000, topics=[get_topic(Nonconformance.Raised)])
+        for e in [records.mapper.to_domain_event(n)] if e.provenance.source == "policy"]
+    alarms = len(records.recorder.select_notifications(
+        start=None, limit=1_000_000, topics=[get_topic(ControlChart.AlarmRaised)]))
+    say(f"10. the policies read {read} events and reacted: {len(ncs)} nonconformances "
+        f"opened by themselves, {alarms} SPC alarms")
+    trace = next((nc for nc in ncs if nc.source == "calibration"), None)
+    if trace is not None:
+        say(f"    reverse trace: {trace.description}")
+
+
+def _ledger(app: QualityRecords, data_dir: Path, say: Callable[[str], None]) -> None:
+    ledger = build_ledger(Settings(data_dir=data_dir), app)
+    checkpoint = ledger.catch_up(seal=True)[-1]
+    report = verify_store(ledger, app.recorder, ledger.keyring.public_keys())
+    verdict = f"intact, {report.checked} events" if report.ok else f"FAILED {report.finding}"
+    say(f"11. the ledger signed a checkpoint over {checkpoint.tree_size} events "
+        f"(root {checkpoint.root_hash.hex()[:16]}...); audit verify: {verdict}")
 
 
 def _inspection(i: int, rng: random.Random) -> InspectionReport:

@@ -81,4 +81,6 @@ def test_the_demo_tells_a_plant_story_end_to_end(tmp_path: Path) -> None:
     assert "WrongUnit" in out and "IP-999" in out
     assert "NC-0001 raised, lot held (on hold: True)" in out
     assert "shipped to ACME" in out
+    assert "reverse trace: G-0043 found out of tolerance" in out
+    assert "audit verify: intact" in out
     assert list((tmp_path / "data").glob("demo-*/events.sqlite"))
