@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from domain.plans import RevisedPlan
 from domain.records import (
     InvalidValue,
     Limits,
     Provenance,
     QualityError,
     Record,
-    RecordExists,
     WrongUnit,
     record_id,
 )
@@ -88,43 +88,27 @@ def checked_revision(plan: str, revision: PlanRevision) -> PlanRevision:
     return revision
 
 
-def plan_id(plan: str) -> UUID:
-    return record_id("inspection-plan", plan)
+class InspectionPlan(RevisedPlan):
+    record_kind = "inspection-plan"
 
-
-class InspectionPlan(Record):
     if TYPE_CHECKING:
-        plan: str
         revisions: list[PlanRevision]
 
-    class Defined(Record.Created):
-        plan: str
+    class Defined(RevisedPlan.Defined):
         revision: PlanRevision
 
-        def apply(self, p: InspectionPlan) -> None:
-            p.plan, p.revisions = self.plan, [self.revision]
-
-    class RevisionReleased(Record.Event):
+    class RevisionReleased(RevisedPlan.RevisionReleased):
         revision: PlanRevision
 
-        def apply(self, p: InspectionPlan) -> None:
-            p.revisions.append(self.revision)
-
-    @classmethod
-    def define(cls, plan: str, revision: PlanRevision, prov: Provenance,
-               now: datetime) -> InspectionPlan:
-        return cls._create(cls.Defined, id=plan_id(plan), provenance=prov, timestamp=now,
-                           plan=plan, revision=checked_revision(plan, revision))
+    checked = staticmethod(checked_revision)
 
     @property
     def current(self) -> PlanRevision:
         return self.revisions[-1]
 
-    def release_revision(self, revision: PlanRevision, prov: Provenance, now: datetime) -> None:
-        if any(r.revision == revision.revision for r in self.revisions):
-            raise RecordExists(f"inspection plan {self.plan} revision", revision.revision)
-        self.record(self.RevisionReleased, prov, now,
-                    revision=checked_revision(self.plan, revision))
+
+def plan_id(plan: str) -> UUID:
+    return InspectionPlan.id_of(plan)
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from domain.plans import RevisedPlan
 from domain.records import (
     InvalidValue,
     Limits,
     Provenance,
     QualityError,
     Record,
-    RecordExists,
     record_id,
 )
 
@@ -68,57 +68,39 @@ class ControlPlanRevision:
         return {(op.id, p.name) for op in self.operations for p in op.parameters}
 
 
-def checked_control_revision(plan: str, rev: ControlPlanRevision) -> ControlPlanRevision:
-    if not rev.operations:
+def checked_control_revision(plan: str, revision: ControlPlanRevision) -> ControlPlanRevision:
+    if not revision.operations:
         raise InvalidValue(f"control plan {plan}: needs at least one operation")
-    for op in rev.operations:
+    for op in revision.operations:
         for p in op.parameters:
             Limits.checked(f"control plan {plan} {op.id}.{p.name}", p.unit, p.lsl, p.usl)
             if not p.reaction:
                 raise InvalidValue(f"control plan {plan} {op.id}.{p.name}: a reaction plan "
                                    "is required")
-    return rev
+    return revision
 
 
-def control_plan_id(plan: str) -> UUID:
-    return record_id("control-plan", plan)
+class ControlPlan(RevisedPlan):
+    record_kind = "control-plan"
 
-
-class ControlPlan(Record):
     if TYPE_CHECKING:
-        plan: str
         revisions: list[ControlPlanRevision]
 
-    class Defined(Record.Created):
-        plan: str
+    class Defined(RevisedPlan.Defined):
         revision: ControlPlanRevision
 
-        def apply(self, cp: ControlPlan) -> None:
-            cp.plan, cp.revisions = self.plan, [self.revision]
-
-    class RevisionReleased(Record.Event):
+    class RevisionReleased(RevisedPlan.RevisionReleased):
         revision: ControlPlanRevision
 
-        def apply(self, cp: ControlPlan) -> None:
-            cp.revisions.append(self.revision)
-
-    @classmethod
-    def define(cls, plan: str, revision: ControlPlanRevision, prov: Provenance,
-               now: datetime) -> ControlPlan:
-        return cls._create(cls.Defined, id=control_plan_id(plan), provenance=prov,
-                           timestamp=now, plan=plan,
-                           revision=checked_control_revision(plan, revision))
+    checked = staticmethod(checked_control_revision)
 
     @property
     def current(self) -> ControlPlanRevision:
         return self.revisions[-1]
 
-    def release_revision(self, revision: ControlPlanRevision, prov: Provenance,
-                         now: datetime) -> None:
-        if any(r.revision == revision.revision for r in self.revisions):
-            raise RecordExists(f"control plan {self.plan} revision", revision.revision)
-        self.record(self.RevisionReleased, prov, now,
-                    revision=checked_control_revision(self.plan, revision))
+
+def control_plan_id(plan: str) -> UUID:
+    return ControlPlan.id_of(plan)
 
 
 REGISTER_ID = record_id("register", "control-plans")
