@@ -12,6 +12,13 @@ from domain.inspection import Measurement
 from domain.records import Provenance, QualityError
 
 
+def from_source(actor: str, occurred_at: datetime, source: str,
+                message_id: str) -> Provenance:
+    """The provenance of a message: its source and id also correlate what follows from it."""
+    return Provenance(actor=actor, occurred_at=occurred_at, source=source,
+                      source_message_id=message_id, correlation_id=f"{source}/{message_id}")
+
+
 @dataclass(frozen=True)
 class InspectionReport:
     message_id: str
@@ -26,9 +33,8 @@ class InspectionReport:
     part: str | None = None
 
     def provenance(self) -> Provenance:
-        return Provenance(actor=self.inspector, occurred_at=self.occurred_at,
-                          source=f"line:{self.line}", source_message_id=self.message_id,
-                          correlation_id=f"{self.line}/{self.message_id}")
+        return from_source(self.inspector, self.occurred_at, f"line:{self.line}",
+                           self.message_id)
 
 
 @dataclass(frozen=True)
@@ -44,9 +50,8 @@ class ReadingReport:
     occurred_at: datetime
 
     def provenance(self) -> Provenance:
-        return Provenance(actor=self.station, occurred_at=self.occurred_at,
-                          source=f"line:{self.line}", source_message_id=self.message_id,
-                          correlation_id=f"{self.line}/{self.message_id}")
+        return from_source(self.station, self.occurred_at, f"line:{self.line}",
+                           self.message_id)
 
 
 @dataclass(frozen=True)
@@ -63,9 +68,7 @@ class CalibrationReport:
     source: str = "lab"
 
     def provenance(self) -> Provenance:
-        return Provenance(actor=self.performed_by, occurred_at=self.performed_at,
-                          source=self.source, source_message_id=self.message_id,
-                          correlation_id=f"{self.source}/{self.message_id}")
+        return from_source(self.performed_by, self.performed_at, self.source, self.message_id)
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,7 @@ class LotMovementReport:
     source: str = "erp"
 
     def provenance(self) -> Provenance:
-        return Provenance(actor=self.source, occurred_at=self.occurred_at, source=self.source,
-                          source_message_id=self.message_id,
-                          correlation_id=f"{self.source}/{self.message_id}")
+        return from_source(self.source, self.occurred_at, self.source, self.message_id)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from services.contracts import Topology
 from services.settings import Settings
 
 PG_URL = os.environ.get("QREC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -96,3 +97,22 @@ def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
 def nats_url() -> str:
     need_service(NATS_URL, "NATS")
     return NATS_URL
+
+
+@pytest.fixture
+def topology(nats_url: str) -> Iterator[Topology]:
+    """Subjects and streams under a prefix of this test's own, deleted after it."""
+    import asyncio
+
+    import nats
+
+    from services.streams import delete_streams
+
+    topology = Topology(prefix=f"t{uuid.uuid4().hex[:10]}")
+    yield topology
+
+    async def clean() -> None:
+        nc = await nats.connect(nats_url)
+        await delete_streams(nc.jetstream(), topology)
+        await nc.close()
+    asyncio.run(clean())

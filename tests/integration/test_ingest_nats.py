@@ -16,8 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -33,22 +32,10 @@ from services.contracts import Topology
 from services.ingest import IngestOptions, IngestService
 from services.settings import Settings
 from services.simulator import SAMPLE_MASTER_DATA, load_master_data
-from services.streams import declare_streams, delete_streams
+from services.streams import declare_streams
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres]
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def topology(nats_url: str) -> Iterator[Topology]:
-    topology = Topology(prefix=f"t{uuid.uuid4().hex[:10]}")
-    yield topology
-
-    async def clean() -> None:
-        nc = await nats.connect(nats_url)
-        await delete_streams(nc.jetstream(), topology)
-        await nc.close()
-    asyncio.run(clean())
 
 
 def inspection(n: int, line: str = "L1", unit: str = "mm") -> bytes:

@@ -46,7 +46,7 @@ def test_an_out_of_spec_result_opens_a_nonconformance_and_holds_the_lot(
     raised = records.history(nc.id)[0]
     assert raised.provenance.actor == "policy:out-of-spec"
     assert raised.provenance.causation_id == f"{bad.record_id}:1"
-    assert raised.provenance.correlation_id == "L1/L1-000001"
+    assert raised.provenance.correlation_id == "line:L1/L1-000001"
 
 
 def test_a_repeat_on_the_same_lot_and_characteristic_joins_the_open_nonconformance(

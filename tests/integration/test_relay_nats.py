@@ -5,8 +5,6 @@ subscriber replays from any position."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -21,21 +19,9 @@ from services.composition import build_records
 from services.contracts import EventEnvelope, Topology
 from services.relay import POSITION_HEADER, Relay, event_id
 from services.settings import Settings
-from services.streams import declare_streams, delete_streams
+from services.streams import declare_streams
 
 pytestmark = pytest.mark.nats
-
-
-@pytest.fixture
-def topology(nats_url: str) -> Iterator[Topology]:
-    topology = Topology(prefix=f"r{uuid.uuid4().hex[:10]}")
-    yield topology
-
-    async def clean() -> None:
-        nc = await nats.connect(nats_url)
-        await delete_streams(nc.jetstream(), topology)
-        await nc.close()
-    asyncio.run(clean())
 
 
 def register_gauges(records: QualityRecords, first: int, count: int) -> None:
