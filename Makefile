@@ -24,7 +24,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check domain projections services tests
-	$(BIN)/mypy domain
+	$(BIN)/mypy domain projections services
 
 clean:
 	rm -rf $(VENV) qrec-data

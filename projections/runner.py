@@ -44,7 +44,9 @@ class RecorderSource:
         self.app, self.recorder, self.mapper = app, app.recorder, app.mapper
 
     def read(self, after: int, limit: int) -> Sequence[Notification]:
-        return self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+        found: Sequence[Notification] = self.recorder.select_notifications(
+            after, limit, inclusive_of_start=False)
+        return found
 
     def head(self) -> int:
         return int(self.recorder.max_notification_id() or 0)

@@ -49,7 +49,7 @@ def ensure_pg_schema(settings: Settings) -> None:
     if settings.pg_schema == "public":
         return
     pg = settings.postgres_parts()
-    with psycopg.connect(autocommit=True, **pg) as conn:
+    with psycopg.connect(autocommit=True, **pg) as conn:  # type: ignore[arg-type]
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
             sql.Identifier(settings.pg_schema)))
 

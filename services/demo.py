@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from eventsourcing.utils import get_topic
 
@@ -66,8 +67,8 @@ def run_demo(data_dir: Path, messages: int = 1500, say: Callable[[str], None] = 
                               START + timedelta(minutes=i)) for i in range(200)]
     readings.append(ReadingReport("L1-P-9999", "L1", "OVEN-1", "LOT-L1-03", "cure",
                                   "temperature", 188.2, "degC", START + timedelta(hours=4)))
-    recorded = [app.repository.get(o.record_id) for o in app.record_readings(readings)
-                if o.record_id]
+    recorded: list[Any] = [app.repository.get(o.record_id)
+                           for o in app.record_readings(readings) if o.record_id]
     out = sum(not reading.within_limits for reading in recorded)
     say(f"5. oven OVEN-1 reported {len(readings)} cure temperatures; {out} outside 175-185 degC")
     _calibrations(app, say)
@@ -82,9 +83,11 @@ def _policies(data_dir: Path, say: Callable[[str], None]) -> None:
     runner = PolicyRunner(build_tracked_records(Settings(data_dir=data_dir)))
     read = runner.catch_up()
     records = runner.records
-    ncs = [e for n in records.recorder.select_notifications(
-        start=None, limit=1_000_000, topics=[get_topic(Nonconformance.Raised)])
-        for e in [records.mapper.to_domain_event(n)] if e.provenance.source == "policy"]
+    raised: list[Any] = [records.mapper.to_domain_event(n) for n in
+                         records.recorder.select_notifications(
+                             start=None, limit=1_000_000,
+                             topics=[get_topic(Nonconformance.Raised)])]
+    ncs = [e for e in raised if e.provenance.source == "policy"]
     alarms = len(records.recorder.select_notifications(
         start=None, limit=1_000_000, topics=[get_topic(ControlChart.AlarmRaised)]))
     say(f"10. the policies read {read} events and reacted: {len(ncs)} nonconformances "

@@ -60,6 +60,7 @@ def render_history(app: QualityRecords, record_ref: str, as_of: datetime | None 
         raise RecordNotFound(kind if key else "such", key or record_ref)
     kind = type(events[0]).__qualname__.split(".")[0]
     lines = [f"{kind} {record_ref} ({rid}): {len(events)} events"]
+    state: object
     if as_of is None:
         shown, state, heading = events, app.repository.get(rid), "now"
     elif by_occurred:

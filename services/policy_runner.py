@@ -135,7 +135,8 @@ class PolicyRunner:
 
     def instrument_ids(self) -> list[UUID]:
         topic = get_topic(Instrument.Registered)
-        ids, start = [], 0
+        ids: list[UUID] = []
+        start = 0
         while page := self.recorder.select_notifications(
                 start=start, limit=1000, topics=[topic], inclusive_of_start=False):
             ids.extend(UUID(str(n.originator_id)) for n in page)

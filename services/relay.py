@@ -108,7 +108,7 @@ class Relay:
     @staticmethod
     def tracking_recorder(records: QualityRecords) -> TrackingRecorder:
         recorder = records.factory.tracking_recorder()
-        recorder.create_table()  # idempotent; the tracking table lives with the events
+        recorder.create_table()  # type: ignore[attr-defined]  # idempotent; the tracking table lives with the events
         return recorder
 
     def tracked_position(self) -> int:
