@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -221,13 +221,15 @@ class Inspection(Record):
             if i.closed:
                 i.verdict = self.verdict
 
-    class ResultMarkedSuspect(Record.Event):
-        index: int
+    class ResultsMarkedSuspect(Record.Event):
+        """The results #indices, measured with ``gauge``, are suspect: their values stand."""
+
+        indices: tuple[int, ...]
         gauge: str
 
         def apply(self, i: Inspection) -> None:
-            r = i.results[self.index]
-            i.results[self.index] = Result(**{**r.__dict__, "gauge_condition": "suspect"})
+            for index in self.indices:
+                i.results[index] = replace(i.results[index], gauge_condition="suspect")
 
     class Closed(Record.Event):
         verdict: str
@@ -266,12 +268,20 @@ class Inspection(Record):
         self.record(self.ResultCorrected, prov, now, index=index, result=result,
                     verdict=verdict(tuple(corrected)) if self.closed else None)
 
-    def mark_suspect(self, index: int, gauge: str, prov: Provenance, now: datetime) -> None:
-        prov.requiring_reason(f"mark result #{index} suspect")
-        self._check_index(index)
-        if self.results[index].gauge != gauge:
-            raise InvalidValue(f"result #{index} was not measured with {gauge}")
-        self.record(self.ResultMarkedSuspect, prov, now, index=index, gauge=gauge)
+    def mark_suspect(self, indices: Sequence[int], gauge: str, prov: Provenance,
+                     now: datetime) -> None:
+        """Mark results measured with ``gauge`` suspect, in one event; those already
+        suspect are left out, so marking them again records nothing."""
+        named = ", ".join(f"#{index}" for index in indices)
+        prov.requiring_reason(f"mark result{'s' if len(indices) > 1 else ''} {named} suspect")
+        for index in indices:
+            self._check_index(index)
+            if self.results[index].gauge != gauge:
+                raise InvalidValue(f"result #{index} was not measured with {gauge}")
+        new = tuple(i for i in dict.fromkeys(indices)
+                    if self.results[i].gauge_condition != "suspect")
+        if new:
+            self.record(self.ResultsMarkedSuspect, prov, now, indices=new, gauge=gauge)
 
     def close(self, prov: Provenance, now: datetime) -> None:
         self._check_open()

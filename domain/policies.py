@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Any
+from uuid import UUID
 
 from domain.calibration import Instrument
 from domain.inspection import Characteristic, Inspection, InspectionPlan, plan_id
@@ -155,7 +156,8 @@ def _trace(uow: UnitOfWork, event: Any, gauge: Instrument, usage: GaugeUsage,
     by_lot: dict[str, list[GaugeUse]] = defaultdict(list)
     for use in suspects:
         by_lot[use.lot].append(use)
-    lots = {no: uow.get(Lot, lot_id(no)) for no in by_lot}
+    found = uow.get_many(Lot, [lot_id(no) for no in by_lot])
+    lots = {no: found[lot_id(no)] for no in by_lot}
     listed = tuple(SuspectLot(no, lot.status if lot else "unknown",
                               tuple(u.ref for u in by_lot[no])) for no, lot in lots.items())
     nc = Nonconformance.raise_(
@@ -177,10 +179,16 @@ def _trace(uow: UnitOfWork, event: Any, gauge: Instrument, usage: GaugeUsage,
 
 def _mark_suspect(uow: UnitOfWork, suspects: list[GaugeUse], tag: str,
                   prov: Provenance) -> None:
+    """One event per inspection, for all its suspect results (those already suspect are
+    left out by the inspection itself)."""
+    by_inspection: dict[UUID, list[int]] = defaultdict(list)
     for use in suspects:
-        inspection = uow.get(Inspection, use.inspection)
-        if inspection is not None and inspection.results[use.index].gauge_condition != "suspect":
-            inspection.mark_suspect(use.index, tag, prov, uow.clock())
+        by_inspection[use.inspection].append(use.index)
+    inspections = uow.get_many(Inspection, by_inspection)
+    for inspection_id, indices in by_inspection.items():
+        inspection = inspections[inspection_id]
+        if inspection is not None:
+            inspection.mark_suspect(indices, tag, prov, uow.clock())
 
 
 # -- calibration due ---------------------------------------------------------------------------

@@ -12,8 +12,8 @@ Both answers are made from the events alone; nothing here reads a clock or a dat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
@@ -30,8 +30,14 @@ from domain.process import ControlPlan, ControlPlanRegister, ParameterReading
 from domain.records import Record
 from domain.trace import GaugeUsage
 
-# Events that restate an earlier result of an inspection, named by its index.
-RETROACTIVE = (Inspection.ResultCorrected, Inspection.ResultMarkedSuspect)
+
+def restated(event: Record.Event) -> tuple[int, ...]:
+    """The earlier results of an inspection that an event restates, by index."""
+    if isinstance(event, Inspection.ResultCorrected):
+        return (event.index,)
+    if isinstance(event, Inspection.ResultsMarkedSuspect):
+        return event.indices
+    return ()
 
 
 def recorded_at(event: Record.Event) -> datetime:
@@ -71,14 +77,15 @@ def as_recorded_at(events: Iterable[Record.Event], when: datetime,
 
 
 def valid_times(events: Sequence[Record.Event]) -> list[datetime]:
-    """When each event became true: its occurred time, or for a correction the occurred
-    time of the result it corrects."""
+    """When each event became true: its occurred time, or for a correction or a suspect
+    mark the occurred time of the (earliest) result it restates."""
     result_times: list[datetime] = []
     times: list[datetime] = []
     for event in events:
         when = occurred_at(event)
-        if isinstance(event, RETROACTIVE) and 0 <= event.index < len(result_times):
-            when = result_times[event.index]
+        earlier = [result_times[i] for i in restated(event) if 0 <= i < len(result_times)]
+        if earlier:
+            when = min(earlier)
         elif isinstance(event, Inspection.Performed | Inspection.ResultsRecorded):
             result_times.extend([when] * len(event.results))
         times.append(when)
@@ -93,7 +100,25 @@ def as_occurred_at(events: Sequence[Record.Event], when: datetime,
     chosen = [e for e, t in zip(known, valid_times(known), strict=True) if t <= when]
     if not chosen or not isinstance(chosen[0], Record.Created):
         return None
-    return replay(chosen)
+    return replay(_marks_of_results_there(chosen))
+
+
+def _marks_of_results_there(events: Iterable[Record.Event]) -> Iterator[Record.Event]:
+    """A suspect mark counts from its earliest result; before its later results were
+    measured it marks only the results already there."""
+    count = 0
+    for event in events:
+        if isinstance(event, Inspection.Performed | Inspection.ResultsRecorded):
+            count += len(event.results)
+        elif isinstance(event, Inspection.ResultsMarkedSuspect) and \
+                any(i >= count for i in event.indices):
+            event = _marking_only(event, tuple(i for i in event.indices if i < count))
+        yield event
+
+
+def _marking_only(event: Any, indices: tuple[int, ...]) -> Record.Event:
+    # Any: mypy does not see the fields an event class declares as replace() arguments.
+    return cast(Record.Event, replace(event, indices=indices))
 
 
 @dataclass(frozen=True)
@@ -170,8 +195,9 @@ _SUMMARIES: dict[type, Callable[[Any], str]] = {
     Inspection.ResultCorrected: lambda e: (
         f"corrected result #{e.index} to {_result(e.result)}"
         + (f"; verdict now {e.verdict}" if e.verdict else "")),
-    Inspection.ResultMarkedSuspect: lambda e: (
-        f"marked result #{e.index} suspect (gauge {e.gauge})"),
+    Inspection.ResultsMarkedSuspect: lambda e: (
+        f"marked result{'s' if len(e.indices) > 1 else ''} "
+        f"{', '.join(f'#{i}' for i in e.indices)} suspect (gauge {e.gauge})"),
     Inspection.Closed: lambda e: f"closed: {e.verdict}",
     ControlPlan.Defined: lambda e: (
         f"defined control plan {e.plan} rev {e.revision.revision} for {e.revision.product}"),

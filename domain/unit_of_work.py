@@ -3,7 +3,7 @@ cached so later decisions in the same batch see earlier ones, and saved together
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -14,6 +14,9 @@ from eventsourcing.domain import Aggregate
 from domain.records import QualityError
 
 A = TypeVar("A", bound=Aggregate)
+# Reads many records at once (ids not found are left out): a port for the store's own batch
+# read, so a decision over hundreds of records reads them in a few round trips, not one each.
+ReadMany = Callable[[Sequence[UUID]], Mapping[UUID, Aggregate]]
 
 
 class UnitOfWork:
@@ -21,20 +24,38 @@ class UnitOfWork:
     of those records: they are used as they are, without reading the store again."""
 
     def __init__(self, repository: Repository[UUID], clock: Callable[[], datetime],
-                 kept: dict[UUID, Aggregate] | None = None) -> None:
+                 kept: dict[UUID, Aggregate] | None = None,
+                 read_many: ReadMany | None = None) -> None:
         self.repository, self.clock = repository, clock
+        self.read_many = read_many or self._read_one_by_one
         self.records: dict[UUID, Aggregate | None] = dict(kept or {})
         self.deferred: dict[Hashable, tuple[Callable[[list[Any]], None], list[Any]]] = {}
         self.problems: list[str] = []
 
     def get(self, cls: type[A], record_id: UUID) -> A | None:
         if record_id not in self.records:
-            try:
-                self.records[record_id] = self.repository.get(record_id)
-            except AggregateNotFoundError:
-                self.records[record_id] = None
+            self.records[record_id] = self._read(record_id)
         found = self.records[record_id]
         return found if isinstance(found, cls) else None
+
+    def get_many(self, cls: type[A], record_ids: Iterable[UUID]) -> dict[UUID, A | None]:
+        """Like ``get`` for each id, reading the ones not yet here in one batch."""
+        wanted = list(dict.fromkeys(record_ids))
+        missing = [i for i in wanted if i not in self.records]
+        if missing:
+            found = self.read_many(missing)
+            self.records.update((i, found.get(i)) for i in missing)
+        return {i: self.get(cls, i) for i in wanted}
+
+    def _read(self, record_id: UUID) -> Aggregate | None:
+        try:
+            return self.repository.get(record_id)
+        except AggregateNotFoundError:
+            return None
+
+    def _read_one_by_one(self, record_ids: Sequence[UUID]) -> dict[UUID, Aggregate]:
+        found = ((i, self._read(i)) for i in record_ids)
+        return {i: record for i, record in found if record is not None}
 
     def add(self, record: Aggregate) -> None:
         self.records[record.id] = record

@@ -74,13 +74,14 @@ def when_result_corrected_update_use(batch: Batch, e: Inspection.ResultCorrected
         batch.changed(GaugeUseRow, use)
 
 
-@VIEW.handles(Inspection.ResultMarkedSuspect)
-def when_result_suspect_mark_use(batch: Batch, e: Inspection.ResultMarkedSuspect,
-                                 position: int) -> None:
-    use = batch.get(GaugeUseRow, str(e.originator_id), e.index)
-    if use is not None:
-        use["gauge_condition"] = "suspect"
-        batch.changed(GaugeUseRow, use)
+@VIEW.handles(Inspection.ResultsMarkedSuspect)
+def when_results_suspect_mark_uses(batch: Batch, e: Inspection.ResultsMarkedSuspect,
+                                   position: int) -> None:
+    for index in e.indices:
+        use = batch.get(GaugeUseRow, str(e.originator_id), index)
+        if use is not None:
+            use["gauge_condition"] = "suspect"
+            batch.changed(GaugeUseRow, use)
 
 
 def _add_uses(batch: Batch, inspection: str, lot: str, first: int, e: Any) -> None:

@@ -100,13 +100,14 @@ def when_result_corrected_replace_its_value(batch: Batch, e: Inspection.ResultCo
         _set_inspection(batch, e, verdict=e.verdict)
 
 
-@VIEW.handles(Inspection.ResultMarkedSuspect)
-def when_result_suspect_mark_it(batch: Batch, e: Inspection.ResultMarkedSuspect,
-                                position: int) -> None:
-    row = batch.get(ResultRow, str(e.originator_id), e.index)
-    if row is not None:
-        row.update(gauge_condition="suspect", position=position)
-        batch.changed(ResultRow, row)
+@VIEW.handles(Inspection.ResultsMarkedSuspect)
+def when_results_suspect_mark_them(batch: Batch, e: Inspection.ResultsMarkedSuspect,
+                                   position: int) -> None:
+    for index in e.indices:
+        row = batch.get(ResultRow, str(e.originator_id), index)
+        if row is not None:
+            row.update(gauge_condition="suspect", position=position)
+            batch.changed(ResultRow, row)
 
 
 @VIEW.handles(Inspection.Closed)

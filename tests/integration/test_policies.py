@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from domain.inspection import Inspection
+from domain.inspection import Inspection, Measurement
 from domain.nonconformance import nonconformance_id
 from domain.records import Provenance
 from domain.reports import LotMovementReport
@@ -133,6 +134,27 @@ def test_a_trace_splits_suspect_lots_by_status_and_asks_to_notify_customers_of_s
     assert task.lots == ("LOT-A",)
     untouched = records.repository.get(outcomes[3].record_id)
     assert untouched.results[0].gauge_condition == "ok"
+
+
+def test_a_trace_marks_the_suspect_results_of_each_inspection_in_one_event(
+        records: TrackedQualityRecords) -> None:
+    runner = PolicyRunner(records)
+    # One inspection measured with both gauges, one with G-0042 only.
+    both = replace(inspection(1, lot="LOT-A"), results=(
+        Measurement("bore_dia", 12.0, "mm", "G-0042"),
+        Measurement("bore_dia", 12.001, "mm", "G-0043"),
+        Measurement("bore_dia", 12.002, "mm", "G-0042")))
+    mixed, single = records.record_inspections([both, inspection(2, lot="LOT-B")])
+    records.record_calibration(calibration("G-0042", "LAB-11", T0 + timedelta(hours=6),
+                                           result="fail"))
+    runner.catch_up()
+
+    (mark,) = [e for e in records.history(mixed.record_id)
+               if isinstance(e, Inspection.ResultsMarkedSuspect)]
+    assert (mark.indices, mark.gauge) == ((0, 2), "G-0042")
+    marked = records.repository.get(mixed.record_id)
+    assert [r.gauge_condition for r in marked.results] == ["suspect", "ok", "suspect"]
+    assert records.repository.get(single.record_id).results[0].gauge_condition == "suspect"
 
 
 def test_running_the_policies_again_from_the_start_records_nothing_new(

@@ -63,7 +63,7 @@ def build_plant(app: QualityRecords, inspections: int = 60) -> None:
                        Provenance("qe-bob", reason="transcription error"))
     app.close_inspection("F-1", QE)
     app.change(Inspection, record_id("inspection", "F-1"), "F-1",
-               lambda i: i.mark_suspect(1, "G-2", Provenance("qe-anna", reason="gauge drift"),
+               lambda i: i.mark_suspect((1,), "G-2", Provenance("qe-anna", reason="gauge drift"),
                                         app.clock()))
     # A nonconformance on LOT-001 and its corrective action.
     app.raise_nonconformance("NC-1", "inspection", "bore oversize", ("LOT-001",), QE)

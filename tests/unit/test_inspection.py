@@ -3,7 +3,7 @@ recording, correcting and closing results."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -31,6 +31,7 @@ from domain.records import (
     RecordExists,
     WrongUnit,
 )
+from domain.timetravel import as_occurred_at
 
 MEASURED = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 RECORDED = datetime(2026, 11, 26, 12, 0, 1, tzinfo=UTC)
@@ -391,34 +392,82 @@ def test_a_result_measured_with_a_failed_gauge_is_marked_suspect_without_changin
     inspection = performed(12.0, 12.001)
     prov = Provenance(actor="policy", source="policy", reason="G-0042 failed calibration")
 
-    inspection.mark_suspect(1, "G-0042", prov, LATER)
+    inspection.mark_suspect((1,), "G-0042", prov, LATER)
 
     assert inspection.result(1).gauge_condition == "suspect"
     assert inspection.result(1).value == 12.001 and inspection.result(1).conforming
     assert inspection.result(0).gauge_condition == "ok"
     assert inspection.verdict == "accept"
     (event,) = inspection.collect_events()
-    assert isinstance(event, Inspection.ResultMarkedSuspect)
-    assert (event.index, event.gauge, event.provenance) == (1, "G-0042", prov)
+    assert isinstance(event, Inspection.ResultsMarkedSuspect)
+    assert (event.indices, event.gauge, event.provenance) == ((1,), "G-0042", prov)
+
+
+def test_the_results_of_an_inspection_are_marked_suspect_in_one_event() -> None:
+    inspection = performed(12.0, 12.001, 12.002)
+
+    inspection.mark_suspect((0, 2), "G-0042", Provenance(actor="policy", reason="failed"),
+                            LATER)
+
+    assert [r.gauge_condition for r in inspection.results] == ["suspect", "ok", "suspect"]
+    (event,) = inspection.collect_events()
+    assert isinstance(event, Inspection.ResultsMarkedSuspect) and event.indices == (0, 2)
+
+
+def test_results_already_suspect_are_not_marked_again() -> None:
+    inspection = performed(12.0, 12.001, 12.002)
+    prov = Provenance(actor="policy", reason="G-0042 failed calibration")
+    inspection.mark_suspect((1,), "G-0042", prov, LATER)
+    inspection.collect_events()
+
+    inspection.mark_suspect((0, 1, 1), "G-0042", prov, LATER)
+    inspection.mark_suspect((0, 1), "G-0042", prov, LATER)
+
+    (event,) = inspection.collect_events()
+    assert isinstance(event, Inspection.ResultsMarkedSuspect) and event.indices == (0,)
+    assert [r.gauge_condition for r in inspection.results] == ["suspect", "suspect", "ok"]
 
 
 def test_marking_a_result_suspect_without_a_reason_is_refused() -> None:
-    inspection = performed(12.0)
+    inspection = performed(12.0, 12.001)
 
     with pytest.raises(ReasonRequired, match="a reason is required to mark result #0 suspect"):
-        inspection.mark_suspect(0, "G-0042", Provenance(actor="policy"), LATER)
+        inspection.mark_suspect((0,), "G-0042", Provenance(actor="policy"), LATER)
+    with pytest.raises(ReasonRequired, match="mark results #0, #1 suspect"):
+        inspection.mark_suspect((0, 1), "G-0042", Provenance(actor="policy"), LATER)
 
     assert inspection.collect_events() == []
     assert inspection.result(0).gauge_condition == "ok"
 
 
-def test_marking_a_result_that_does_not_exist_suspect_is_refused() -> None:
+def test_marking_a_result_that_does_not_exist_suspect_is_refused_and_marks_none() -> None:
     inspection = performed(12.0)
 
     with pytest.raises(NoSuchResult, match="result #3 does not exist"):
-        inspection.mark_suspect(3, "G-0042", Provenance(actor="policy", reason="x"), LATER)
+        inspection.mark_suspect((0, 3), "G-0042", Provenance(actor="policy", reason="x"), LATER)
 
     assert inspection.collect_events() == []
+    assert inspection.result(0).gauge_condition == "ok"
+
+
+def test_a_suspect_mark_is_true_from_when_each_result_it_names_was_measured() -> None:
+    # Two results measured two hours apart, both found suspect the next day.
+    inspection = Inspection.open(inspection_id("L1", "L1-000001"), HEADER, STATION, RECORDED)
+    inspection.record_results(results(12.0), STATION, RECORDED)
+    two_hours_on = Provenance(actor="op-17", occurred_at=MEASURED + timedelta(hours=2))
+    inspection.record_results(results(12.001), two_hours_on, RECORDED + timedelta(hours=2))
+    inspection.mark_suspect((0, 1), "G-0042", Provenance(actor="policy", reason="failed"),
+                            LATER)
+    events = inspection.collect_events()
+
+    # An hour in, only the first result existed, and it was already suspect.
+    then = as_occurred_at(events, MEASURED + timedelta(hours=1))
+    assert isinstance(then, Inspection)
+    assert [r.gauge_condition for r in then.results] == ["suspect"]
+    # Once both were measured, both were suspect.
+    later = as_occurred_at(events, MEASURED + timedelta(hours=3))
+    assert isinstance(later, Inspection)
+    assert [r.gauge_condition for r in later.results] == ["suspect", "suspect"]
 
 
 def test_a_correction_cannot_change_which_characteristic_was_measured() -> None:
@@ -435,6 +484,7 @@ def test_a_result_is_marked_suspect_only_for_the_gauge_it_was_measured_with() ->
     inspection = performed(12.0)
 
     with pytest.raises(InvalidValue, match="G-0099"):
-        inspection.mark_suspect(0, "G-0099", Provenance(actor="policy", reason="failed"), LATER)
+        inspection.mark_suspect((0,), "G-0099", Provenance(actor="policy", reason="failed"),
+                                LATER)
 
     assert inspection.collect_events() == []
