@@ -23,6 +23,7 @@ from domain.spc import ChartBaseline, ControlChart
 from domain.trace import GaugeUsage
 from domain.unit_of_work import UnitOfWork
 from services.composition import Clock, event_store_env, utc_now
+from services.record_batches import batch_reader
 from services.settings import Settings
 
 POLICY_TOPICS = sorted(get_topic(cls) for cls in POLICIES)
@@ -62,6 +63,7 @@ class PolicyRunner:
         # The policies are the only writers of these: keep them from page to page rather
         # than read them again. Dropped whenever a commit fails.
         self.kept: dict[UUID, Aggregate] = {}
+        self.read_many = batch_reader(records)
 
     @property
     def recorder(self) -> ProcessRecorder:
@@ -82,7 +84,8 @@ class PolicyRunner:
                 inclusive_of_start=False)
             if not notifications:
                 return 0
-            uow = UnitOfWork(self.records.repository, self.records.clock, self.kept)
+            uow = UnitOfWork(self.records.repository, self.records.clock, self.kept,
+                             self.read_many)
             problems = [p for n in notifications
                         for p in react(uow, self.records.mapper.to_domain_event(n), n.id)]
             uow.flush()

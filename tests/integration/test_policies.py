@@ -11,10 +11,12 @@ from datetime import timedelta
 import pytest
 
 from domain.inspection import Inspection, Measurement
+from domain.lot import lot_id
 from domain.nonconformance import nonconformance_id
 from domain.records import Provenance
 from domain.reports import LotMovementReport
 from services.policy_runner import PolicyRunner, TrackedQualityRecords, build_tracked_records
+from services.record_batches import batch_reader
 from services.settings import Settings
 from tests.application.fixtures import T0, calibration, inspection, reading, set_up_plant
 from tests.conftest import ManualClock
@@ -155,6 +157,26 @@ def test_a_trace_marks_the_suspect_results_of_each_inspection_in_one_event(
     marked = records.repository.get(mixed.record_id)
     assert [r.gauge_condition for r in marked.results] == ["suspect", "ok", "suspect"]
     assert records.repository.get(single.record_id).results[0].gauge_condition == "suspect"
+
+
+def test_records_read_in_one_batch_are_those_the_repository_gives(
+        records: TrackedQualityRecords) -> None:
+    # LOT-A has a long history (snapshots are taken every 50 events), LOT-B a short one.
+    outcomes = records.record_inspections([inspection(1, lot="LOT-A"),
+                                           inspection(2, lot="LOT-B")])
+    for _ in range(30):
+        records.hold_lot("LOT-A", Provenance("qe", reason="check"))
+        records.release_lot("LOT-A", Provenance("qe", reason="checked"))
+    assert records.snapshots is not None and list(records.snapshots.get(lot_id("LOT-A")))
+    ids = [lot_id("LOT-A"), lot_id("LOT-B"), outcomes[0].record_id, lot_id("LOT-NONE")]
+
+    read_many = batch_reader(records)
+    assert read_many is not None
+    found = read_many(ids)
+
+    assert set(found) == set(ids[:3])
+    for record_id, record in found.items():
+        assert vars(record) == vars(records.repository.get(record_id))
 
 
 def test_running_the_policies_again_from_the_start_records_nothing_new(
