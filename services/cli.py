@@ -8,7 +8,12 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+import psycopg
+from eventsourcing.persistence import PersistenceError
+from sqlalchemy.exc import DBAPIError
+
 from domain.records import QualityError
+from services.runner import BrokerUnreachable
 from services.settings import Settings, SettingsError
 
 # Modules that add sub-commands: each has register(subparsers) and sets `handler`.
@@ -41,8 +46,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (QualityError, SettingsError) as e:
         print(f"qrec: {e}", file=sys.stderr)
         return 2
+    except (PersistenceError, DBAPIError, psycopg.Error) as e:
+        where = settings.store_url or settings.data_dir
+        print(f"qrec: the store at {where} cannot be used: {_first_line(e)}", file=sys.stderr)
+        return 3
+    except BrokerUnreachable as e:
+        print(f"qrec: {e}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ def event_store_env(settings: Settings, *, create_tables: bool = True) -> dict[s
             "POSTGRES_USER": pg["user"],
             "POSTGRES_PASSWORD": pg["password"],
             "POSTGRES_SCHEMA": settings.pg_schema,
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_PRE_PING": "y",  # a connection left from before a restart is replaced
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "4",
             "CREATE_TABLE": "y" if create_tables else "n",

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nats
+from nats.aio.client import Client as NATS
 
 from domain.application import QualityRecords
 from services.cli_audit import build_ledger
@@ -151,6 +152,25 @@ async def run_simulator(ctx: ComponentContext) -> None:
         await nc.drain()
 
 
+class BrokerUnreachable(ConnectionError):
+    pass
+
+
+async def connect_once(url: str) -> NATS:
+    """Connect without the client's endless retries, so that a wrong or down broker is
+    said at once instead of retried in the background forever."""
+    async def quiet(_: Exception) -> None:
+        pass
+
+    try:
+        # the client retries a first connection forever unless attempts are bounded
+        return await nats.connect(url, allow_reconnect=False, connect_timeout=5,
+                                  max_reconnect_attempts=1, reconnect_time_wait=0.5,
+                                  error_cb=quiet)
+    except (OSError, TimeoutError, nats.errors.NoServersError) as e:
+        raise BrokerUnreachable(f"no NATS server reachable at {url} ({e})") from None
+
+
 def resolve(target: str) -> Callable[[ComponentContext], Any]:
     module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
@@ -177,7 +197,7 @@ class Runner:
             load_master_data(records, SAMPLE_MASTER_DATA)
 
     async def run(self, broker_url: str) -> None:
-        nc = await nats.connect(broker_url)
+        nc = await connect_once(broker_url)
         await declare_streams(nc.jetstream(), self.options.topology)
         await nc.close()
         tasks = [self.start(c, broker_url) for c in self.components]

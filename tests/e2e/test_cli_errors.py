@@ -1,0 +1,39 @@
+"""What a user sees when qrec cannot reach what it needs: a sentence, not a traceback."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from tests.e2e.cli import qrec
+
+SAMPLE = Path(__file__).parents[2] / "services" / "samples" / "masterdata.yaml"
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unreachable_postgresql_store_is_named_with_exit_code_3(tmp_path: Path) -> None:
+    url = f"postgresql://postgres@127.0.0.1:{closed_port()}/qrec"
+    result = qrec("import", str(SAMPLE), data_dir=tmp_path, QREC_STORE_URL=url,
+                  QREC_PG_SCHEMA="plant_a")
+    assert result.returncode == 3
+    assert f"the store at {url} cannot be used" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_broker_stops_qrec_run_at_once_with_exit_code_3(tmp_path: Path) -> None:
+    url = f"nats://127.0.0.1:{closed_port()}"
+    result = qrec("run", "--for", "30", data_dir=tmp_path, timeout=60, QREC_BROKER_URL=url)
+    assert result.returncode == 3
+    assert f"no NATS server reachable at {url}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_store_url_of_another_kind_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    result = qrec("import", str(SAMPLE), data_dir=tmp_path, QREC_STORE_URL="mysql://db/qrec")
+    assert result.returncode == 2
+    assert "QREC_STORE_URL must be empty (SQLite) or postgresql://" in result.stderr
