@@ -7,7 +7,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from uuid import UUID
 
 from domain.application import QualityRecords
 from projections.ledger.audit import consistent_with, verify_store
@@ -16,6 +15,7 @@ from projections.ledger.pack import NotInLedger, export_pack
 from projections.ledger.store import Clock, Ledger, LedgerPolicy, ledger_engine, utc_now
 from projections.ledger.verifier import Checkpoint, key_id, pack_problems, public_key_raw
 from services.composition import build_records
+from services.history import as_argument, resolve_record
 from services.settings import Settings
 
 LARGE_STORE = 50_000  # events; above this `verify` draws a progress bar
@@ -57,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     checkpoint.set_defaults(handler=cmd_checkpoint)
 
     export = commands.add_parser("export", help="an audit pack of one record's history")
-    export.add_argument("record", type=UUID, help="the record id (UUID)")
+    export.add_argument("record", type=as_argument(resolve_record),
+                        help="a UUID or kind:key, e.g. lot:LOT-0001")
     export.add_argument("-o", "--output", type=Path, required=True)
     export.set_defaults(handler=cmd_export)
 

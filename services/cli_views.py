@@ -14,7 +14,7 @@ from projections.catalog import VIEWS, UnknownView, views_named
 from projections.locks import locks_for
 from projections.runner import ViewBusy, view_positions
 from services.composition import build_records
-from services.history import parse_instant, render_history
+from services.history import as_argument, parse_instant, render_history
 from services.settings import Settings
 from services.views import build_projection_runner, build_views_engine
 
@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
         "history", help="a record's events and its state at a time")
     history.add_argument("record", metavar="RECORD",
                          help="a UUID or kind:key, e.g. lot:LOT-0001, instrument:G-0042")
-    history.add_argument("--as-of", metavar="TIME", type=parse_instant,
+    history.add_argument("--as-of", metavar="TIME", type=as_argument(parse_instant),
                          help="the state as recorded at TIME (ISO 8601; a date means "
                               "the end of that day, UTC)")
     history.add_argument("--occurred", action="store_true",

@@ -4,15 +4,17 @@ store itself (not from a view that may lag)."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.application import QualityRecords
-from domain.records import InvalidValue, Record, RecordNotFound, record_id
+from domain.records import InvalidValue, QualityError, Record, RecordNotFound, record_id
 from domain.timetravel import (
     history_entry,
     record_as_occurred_at,
@@ -20,7 +22,19 @@ from domain.timetravel import (
     valid_times,
 )
 
+T = TypeVar("T")
 MAX_LISTED = 12  # items of a list shown in a state, before "... N more"
+
+
+def as_argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """``parse`` as an argparse type: a value it refuses is a usage error with its reason."""
+    def parse_argument(text: str) -> T:
+        try:
+            return parse(text)
+        except QualityError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    parse_argument.__name__ = parse.__name__
+    return parse_argument
 
 
 def resolve_record(ref: str) -> UUID:

@@ -37,3 +37,13 @@ def test_a_store_url_of_another_kind_is_refused_before_anything_runs(tmp_path: P
     result = qrec("import", str(SAMPLE), data_dir=tmp_path, QREC_STORE_URL="mysql://db/qrec")
     assert result.returncode == 2
     assert "QREC_STORE_URL must be empty (SQLite) or postgresql://" in result.stderr
+
+
+def test_a_time_or_record_qrec_cannot_read_is_a_usage_error_with_the_reason(
+        tmp_path: Path) -> None:
+    late = qrec("history", "lot:LOT-1", "--as-of", "yesterday", data_dir=tmp_path)
+    assert late.returncode == 2
+    assert "not a time: 'yesterday'" in late.stderr and "Traceback" not in late.stderr
+    bogus = qrec("audit", "export", "bogus", "-o", str(tmp_path / "p.json"), data_dir=tmp_path)
+    assert bogus.returncode == 2
+    assert "a record is a UUID or kind:key" in bogus.stderr and "Traceback" not in bogus.stderr
