@@ -53,6 +53,8 @@ class CharacteristicIn(_Model):
     usl: float | None = None
     unit: str = Field(min_length=1)
     gauge_kind: str | None = None
+    spc_rules: list[str] | None = None  # rule ids (we-1..we-4, nelson-1..nelson-8); [] = none
+    spc_baseline: int | None = Field(default=None, ge=2)
 
 
 class InspectionPlanIn(_Model):
@@ -164,8 +166,16 @@ def _import_instrument(app: QualityRecords, g: InstrumentIn, prov: Provenance) -
 def _plan_revision(p: InspectionPlanIn) -> PlanRevision:
     return PlanRevision(
         revision=p.revision, product=p.product, stage=p.stage, sample_size=p.sample_size,
-        characteristics=tuple(Characteristic(c.id, c.nominal, c.lsl, c.usl, c.unit,
-                                             c.gauge_kind) for c in p.characteristics))
+        characteristics=tuple(_characteristic(c) for c in p.characteristics))
+
+
+def _characteristic(c: CharacteristicIn) -> Characteristic:
+    spc: dict[str, Any] = {}
+    if c.spc_rules is not None:
+        spc["spc_rules"] = tuple(c.spc_rules)
+    if c.spc_baseline is not None:
+        spc["spc_baseline"] = c.spc_baseline
+    return Characteristic(c.id, c.nominal, c.lsl, c.usl, c.unit, c.gauge_kind, **spc)
 
 
 def _control_revision(cp: ControlPlanIn) -> ControlPlanRevision:

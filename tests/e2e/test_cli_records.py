@@ -84,3 +84,20 @@ def test_the_demo_tells_a_plant_story_end_to_end(tmp_path: Path) -> None:
     assert "reverse trace: G-0043 found out of tolerance" in out
     assert "audit verify: intact" in out
     assert list((tmp_path / "data").glob("demo-*/events.sqlite"))
+
+
+def test_spc_rules_are_chosen_per_characteristic_and_an_unknown_rule_is_refused(
+        tmp_path: Path) -> None:
+    plan = json.loads(json.dumps(MASTER_DATA))
+    plan["instruments"] = []
+    plan["inspection_plans"][0]["characteristics"][0]["spc_rules"] = ["nelson-1", "nelson-9"]
+    source = tmp_path / "plant.json"
+    source.write_text(json.dumps(plan))
+    refused = qrec("import", str(source), data_dir=tmp_path / "data")
+    assert refused.returncode == 2 and "no SPC rule 'nelson-9'" in refused.stderr
+    plan["inspection_plans"][0]["characteristics"][0]["spc_rules"] = ["nelson-1", "nelson-2"]
+    source.write_text(json.dumps(plan))
+    accepted = qrec("import", str(source), data_dir=tmp_path / "data")
+    assert accepted.returncode == 0, accepted.stderr
+    shown = qrec("history", "inspection-plan:IP-100", data_dir=tmp_path / "data")
+    assert "nelson-2" in shown.stdout, shown.stdout
