@@ -19,9 +19,6 @@ from typing import Any
 from nats.js import JetStreamContext
 
 from domain.application import QualityRecords
-from domain.inspection import Characteristic, PlanRevision
-from domain.process import ControlPlanRevision, Operation, ProcessParameter
-from domain.records import Provenance, RecordExists
 from services.contracts import (
     CalibrationV1,
     InspectionV1,
@@ -32,6 +29,7 @@ from services.contracts import (
     StandardV1,
     Topology,
 )
+from services.masterdata import MasterDataIn, import_master_data
 
 SAMPLE_MASTER_DATA: dict[str, Any] = {
     "instruments": [
@@ -79,25 +77,9 @@ SAMPLE_MASTER_DATA: dict[str, Any] = {
 
 def load_master_data(records: QualityRecords, data: dict[str, Any], actor: str = "simulator"
                      ) -> None:
-    """Instruments and plans of the import-file shape (DESIGN.md); loading twice is a no-op."""
-    prov = Provenance(actor=actor, source="import", reason="sample master data")
-    for i in data.get("instruments", []):
-        with contextlib.suppress(RecordExists):
-            records.register_instrument(i["tag"], i["kind"], i["unit"], tuple(i["range"]),
-                                        i["resolution"], i["tolerance"], i["interval_days"],
-                                        i["location"], prov)
-    for p in data.get("inspection_plans", []):
-        chars = tuple(Characteristic(c["id"], c["nominal"], c.get("lsl"), c.get("usl"),
-                                     c["unit"], c.get("gauge_kind")) for c in p["characteristics"])
-        records.define_inspection_plan(p["id"], PlanRevision(
-            p["revision"], p["product"], p["stage"], p["sample_size"], chars), prov)
-    for cp in data.get("control_plans", []):
-        ops = tuple(Operation(o["id"], tuple(
-            ProcessParameter(x["name"], x["unit"], x["target"], x.get("lsl"), x.get("usl"),
-                             x.get("reaction", "")) for x in o["parameters"]))
-            for o in cp["operations"])
-        records.define_control_plan(cp["id"], ControlPlanRevision(
-            cp["revision"], cp["product"], ops), prov)
+    """Master data of the import-file shape (DESIGN.md), as `qrec import` loads it; loading
+    twice is a no-op."""
+    import_master_data(records, MasterDataIn.model_validate(data), actor)
 
 
 @dataclass(frozen=True)
