@@ -3,6 +3,8 @@
 Each kind of message has a durable pull consumer that takes messages in batches. A batch is
 interpreted message by message (services.contracts), committed in one event-store
 transaction (QualityRecords.record_inspections / record_readings), and only then acked.
+A handler hands its batch to a commit task and returns once that commit has begun, so the
+next batch is fetched and interpreted while this one commits; one commit runs at a time.
 
 - A message that cannot be interpreted (bad JSON, wrong schema, an unknown plan, a wrong
   unit...) goes to `qrec.dlq.<line or source>` with the reason, and is terminated: it is
@@ -122,7 +124,9 @@ class Ingest:
         self.options = options or IngestOptions()
         self.stats = IngestStats()
         # One writer: the store serialises inserts anyway; batches, not threads, give speed.
-        self.db_lock = asyncio.Lock()
+        # A handler takes the writer for its batch and the commit task gives it back.
+        self.writer = asyncio.Semaphore(1)
+        self.committing: set[asyncio.Task[None]] = set()
         self.closing = False
         self.in_flight = 0
         self.idle = asyncio.Event()
@@ -154,47 +158,85 @@ class Ingest:
 
     async def take(self, msgs: Sequence[RawMessage], contract: type[Contract],
                    record: RecordMany) -> None:
-        """Interpret, commit, then ack; refused messages to the DLQ; the rest retried."""
+        """Interpret a batch, then hand it to a commit task and return once its commit has
+        begun: the next batch is fetched and interpreted while this one commits (a pipeline
+        two batches deep). The commit task acks after the commit, dead-letters the refused
+        messages, and nacks the rest for later."""
         if self.closing:  # shutting down: hand the batch back to the server at once
-            await asyncio.gather(*(m.nak() for m in msgs))
+            for m in msgs:
+                await m.nak()
             return
+        self.batch_started()
+        self.stats.received += len(msgs)
+        self.stats.batches += 1
+        try:
+            good, refused = self.interpret_all(msgs, contract)
+            await self.writer.acquire()
+        except BaseException:
+            self.batch_finished()
+            raise
+        task = asyncio.create_task(self.commit_then_ack(good, refused, record))
+        self.committing.add(task)
+        task.add_done_callback(self.commit_task_done)
+
+    def batch_started(self) -> None:
         self.in_flight += 1
         self.idle.clear()
-        try:
-            await self.take_now(msgs, contract, record)
-        finally:
-            self.in_flight -= 1
-            if not self.in_flight:
-                self.idle.set()
+
+    def batch_finished(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight:
+            self.idle.set()
+
+    def commit_task_done(self, task: asyncio.Task[None]) -> None:
+        self.committing.discard(task)
+        self.batch_finished()
+        if not task.cancelled() and (e := task.exception()) is not None:
+            # Acks or dead letters that did not go out: the server redelivers those messages.
+            self.note_error(e)
+
+    def note_error(self, error: BaseException) -> None:
+        self.stats.last_errors = (self.stats.last_errors + [f"{type(error).__name__}: {error}"]
+                                  )[-5:]
 
     async def drain(self, timeout: float) -> bool:
         """Stop taking batches; wait for the ones in flight to commit and ack."""
         self.closing = True
+        return await self.settle(timeout)
+
+    async def settle(self, timeout: float) -> bool:
+        """Wait until every batch taken so far is committed and acked (or handed back)."""
         try:
             await asyncio.wait_for(self.idle.wait(), timeout)
         except TimeoutError:
             return False
         return True
 
-    async def take_now(self, msgs: Sequence[RawMessage], contract: type[Contract],
-                       record: RecordMany) -> None:
-        self.stats.received += len(msgs)
-        self.stats.batches += 1
-        good, refused = self.interpret_all(msgs, contract)
+    async def commit_then_ack(self, good: list[tuple[RawMessage, Any]],
+                              refused: list[tuple[RawMessage, str]], record: RecordMany) -> None:
+        """Runs holding the writer; the commit gives it back."""
         done: list[RawMessage] = []
-        if good:
-            try:
-                outcomes = await self.commit(record, [report for _, report in good])
-            except Exception as e:  # noqa: BLE001 - transient: the store, the network...
-                refused += await self.retry_later([m for m, _ in good], e)
+        try:
+            outcomes = await self.commit(record, [report for _, report in good])
+        except Exception as e:  # noqa: BLE001 - transient: the store, the network...
+            refused += await self.retry_later([m for m, _ in good], e)
+        else:
+            done = self.sort_outcomes(good, outcomes, refused)
+        await self.dead_letter(refused)
+        for m in done:  # no reply awaited: an ack is one publish on the connection
+            await m.ack()
+
+    def sort_outcomes(self, good: list[tuple[RawMessage, Any]], outcomes: list[Outcome],
+                      refused: list[tuple[RawMessage, str]]) -> list[RawMessage]:
+        """The messages to ack; the ones the domain rejected are added to `refused`."""
+        done = []
+        for (msg, report), outcome in zip(good, outcomes, strict=True):
+            if outcome.status == "rejected":
+                refused.append((msg, outcome.reason or "rejected"))
             else:
-                for (msg, report), outcome in zip(good, outcomes, strict=True):
-                    if outcome.status == "rejected":
-                        refused.append((msg, outcome.reason or "rejected"))
-                    else:
-                        done.append(msg)
-                        self.count(outcome, report)
-        await asyncio.gather(self.dead_letter(refused), *(m.ack() for m in done))
+                done.append(msg)
+                self.count(outcome, report)
+        return done
 
     def interpret_all(self, msgs: Sequence[RawMessage], contract: type[Contract]
                       ) -> tuple[list[tuple[RawMessage, Any]], list[tuple[RawMessage, str]]]:
@@ -214,11 +256,17 @@ class Ingest:
         return message.to_report()
 
     async def commit(self, record: RecordMany, reports: list[Any]) -> list[Outcome]:
-        async with self.db_lock:
+        """One transaction in a worker thread; the writer is given back as soon as it is
+        over, so the next batch commits while this one's acks go out."""
+        try:
+            if not reports:
+                return []
             started = time.perf_counter()
             outcomes = await asyncio.to_thread(record, reports)
             self.stats.commit_seconds += time.perf_counter() - started
             return outcomes
+        finally:
+            self.writer.release()
 
     def count(self, outcome: Outcome, report: Any) -> None:
         if outcome.status == "duplicate":
@@ -232,8 +280,7 @@ class Ingest:
         """Nack with backoff; the ones on their last delivery are dead-lettered instead."""
         reason = f"gave up after {self.options.max_deliver} deliveries: " \
                  f"{type(error).__name__}: {error}"
-        self.stats.last_errors = (self.stats.last_errors + [f"{type(error).__name__}: {error}"]
-                                  )[-5:]
+        self.note_error(error)
         last = [m for m in msgs if deliveries(m) >= self.options.max_deliver]
         again = [m for m in msgs if deliveries(m) < self.options.max_deliver]
         self.stats.retried += len(again)

@@ -45,6 +45,8 @@ def send_all(settings: Settings, messages: list[tuple[str, bytes]]
         async with TestNatsBroker(service.broker) as broker:
             for subject, body in messages:
                 await broker.publish(body, subject)
+            # A handler returns once its batch is committing; wait for the last commits.
+            assert await service.ingest.settle(timeout=10)
 
     asyncio.run(scenario())
     return service, dead
@@ -115,3 +117,4 @@ def test_readings_calibrations_and_lot_movements_are_recorded_and_unknown_ones_r
     assert sorted(d["subject"] for d in dead) == [TOPOLOGY.lot_movements, TOPOLOGY.calibrations]
     assert all("RecordNotFound" in d["reason"] for d in dead)
     assert service.ingest.records.lot("LOT-0001").product == "P-7"
+
