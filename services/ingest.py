@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
+import nats.errors
 import orjson
 from fast_depends.pydantic import PydanticSerializer
 from faststream import AckPolicy, Context
@@ -311,6 +312,37 @@ class Ingest:
         return subject, orjson.dumps(letter.model_dump()), headers
 
 
+class TimeoutsNatsCanName:
+    """A pull subscription whose fetch raises only nats' TimeoutError.
+
+    nats-py's fetch also raises a bare asyncio.TimeoutError when the deadline has passed
+    between its requests (the event loop was busy); FastStream's batch pull loop catches
+    only nats' TimeoutError, so its task dies and that consumer stops for good, silently
+    (ag2ai/faststream#1525). Here a timeout is a timeout: the loop fetches again.
+    """
+
+    def __init__(self, subscription: Any) -> None:
+        self.subscription = subscription
+
+    async def fetch(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await self.subscription.fetch(*args, **kwargs)
+        except nats.errors.TimeoutError:
+            raise
+        except TimeoutError:
+            raise nats.errors.TimeoutError from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.subscription, name)
+
+
+def keep_pull_loops_alive(broker: NatsBroker) -> None:
+    for subscriber in broker.subscribers:
+        pulled = getattr(subscriber, "subscription", None)
+        if hasattr(pulled, "fetch") and not isinstance(pulled, TimeoutsNatsCanName):
+            subscriber.subscription = TimeoutsNatsCanName(pulled)  # type: ignore[attr-defined]
+
+
 async def raw_batch(msg: Any) -> list[bytes]:
     """A decoder that leaves validation to services.contracts (see the module docstring)."""
     return [m.data for m in msg.raw_message]
@@ -393,6 +425,7 @@ class IngestService:
 
     async def start(self) -> None:
         await self.broker.start()
+        keep_pull_loops_alive(self.broker)
 
     async def stop(self, timeout: float = 30.0) -> None:
         """A batch being committed finishes and is acked; batches fetched after that are

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import nats.errors
 import orjson
 import pytest
 from faststream.nats import JStream, TestNatsBroker
@@ -13,7 +14,7 @@ from faststream.nats import JStream, TestNatsBroker
 from domain.inspection import inspection_id
 from services.composition import build_records
 from services.contracts import Topology
-from services.ingest import IngestService
+from services.ingest import IngestService, TimeoutsNatsCanName
 from services.settings import Settings
 from services.simulator import SAMPLE_MASTER_DATA, load_master_data
 
@@ -118,3 +119,15 @@ def test_readings_calibrations_and_lot_movements_are_recorded_and_unknown_ones_r
     assert all("RecordNotFound" in d["reason"] for d in dead)
     assert service.ingest.records.lot("LOT-0001").product == "P-7"
 
+
+def test_a_fetch_that_times_out_the_asyncio_way_is_a_nats_timeout_so_the_pull_loop_goes_on(
+        ) -> None:
+    class LateFetch:
+        async def fetch(self, batch: int, timeout: float) -> list[Any]:
+            raise TimeoutError  # asyncio.TimeoutError: what nats-py raises past its deadline
+
+    async def fetch_once() -> None:
+        await TimeoutsNatsCanName(LateFetch()).fetch(10, timeout=0.1)
+
+    with pytest.raises(nats.errors.TimeoutError):  # the one FastStream's loop catches
+        asyncio.run(fetch_once())
