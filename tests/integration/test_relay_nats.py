@@ -5,6 +5,7 @@ subscriber replays from any position."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 from uuid import UUID
 
@@ -31,16 +32,20 @@ def register_gauges(records: QualityRecords, first: int, count: int) -> None:
 
 
 async def stream_messages(js: Any, topology: Topology, start: int = 1) -> list[Any]:
+    """Every message the events stream holds from sequence `start` on (it knows how many:
+    a fetch that comes back short under load is not taken for the end)."""
+    info = await js.stream_info(topology.events_stream)
+    expected = info.state.last_seq - start + 1
     sub = await js.pull_subscribe(
         f"{topology.prefix}.events.>", stream=topology.events_stream,
         config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                               opt_start_seq=start))
     out: list[Any] = []
-    while True:
-        try:
-            out += await sub.fetch(500, timeout=0.5)
-        except nats.errors.TimeoutError:
-            return out
+    deadline = asyncio.get_running_loop().time() + 20
+    while len(out) < expected and asyncio.get_running_loop().time() < deadline:
+        with contextlib.suppress(nats.errors.TimeoutError, asyncio.TimeoutError):
+            out += await sub.fetch(min(500, expected - len(out)), timeout=1)
+    return out
 
 
 def positions(records: QualityRecords) -> list[int]:
