@@ -98,9 +98,10 @@ def _pg_select_latest(events: PostgresAggregateRecorder,
               else [str(i) for i in ids]}
     with events.datastore.get_connection() as conn, conn.transaction(), \
             conn.cursor() as curs:
-        # Row estimates on a table not analyzed since a bulk load can be so far off that
-        # the planner compiles this small read (tens of ms): it never pays off here.
-        curs.execute("SET LOCAL jit = off")
+        # A read by primary key of a few hundred records: on a table not analyzed since a
+        # bulk load, the row estimates are so far off that the planner scans the whole
+        # table and compiles the query (tens of ms each), which never pays off here.
+        curs.execute("SET LOCAL jit = off; SET LOCAL enable_seqscan = off")
         curs.execute(_pg_statement(events, snapshots), params)
         rows = curs.fetchall()
     stored = [(row["snapshot"], StoredEvent(
