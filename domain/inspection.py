@@ -65,10 +65,26 @@ class PlanRevision:
     characteristics: tuple[Characteristic, ...]
 
     def characteristic(self, plan: str, char_id: str) -> Characteristic:
-        for c in self.characteristics:
-            if c.id == char_id:
-                return c
-        raise UnknownCharacteristic(plan, self.revision, char_id)
+        found = _characteristics_by_id(self).get(char_id)
+        if found is None:
+            raise UnknownCharacteristic(plan, self.revision, char_id)
+        return found
+
+
+# Intake judges every result of a batch against the same revision object: index its
+# characteristics once. Keyed by identity (hashing a revision hashes all of it); the entry
+# keeps the revision alive, so an id is never reused while its entry stands.
+_BY_ID: dict[int, tuple[PlanRevision, dict[str, Characteristic]]] = {}
+
+
+def _characteristics_by_id(revision: PlanRevision) -> dict[str, Characteristic]:
+    entry = _BY_ID.get(id(revision))
+    if entry is None or entry[0] is not revision:
+        if len(_BY_ID) >= 256:
+            _BY_ID.clear()
+        entry = (revision, {c.id: c for c in revision.characteristics})
+        _BY_ID[id(revision)] = entry
+    return entry[1]
 
 
 def checked_revision(plan: str, revision: PlanRevision) -> PlanRevision:
@@ -136,25 +152,29 @@ class Result:
 def judge(plan: str, revision: PlanRevision, measurements: tuple[Measurement, ...],
           gauge_conditions: Mapping[str, str]) -> tuple[Result, ...]:
     """Judge each measurement; gauge_conditions maps gauge tags to ok/overdue/quarantined/
-    retired (a tag not in it is unknown). A bad unit or characteristic raises."""
+    retired (a tag not in it is unknown). A bad unit or characteristic raises.
+
+    The hot path of intake, written flat: limits were checked when the plan was defined."""
     if not measurements:
         raise InvalidValue("an inspection needs at least one result")
-    return tuple(_judge_one(plan, revision, m, gauge_conditions) for m in measurements)
-
-
-def _judge_one(plan: str, revision: PlanRevision, m: Measurement,
-               gauge_conditions: Mapping[str, str]) -> Result:
-    # the hot path of intake: limits were checked when the plan was defined
-    char = revision.characteristic(plan, m.characteristic)
-    if m.unit != char.unit:
-        raise WrongUnit(f"characteristic {char.id}", m.unit, char.unit)
-    value = m.value
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidValue(f"characteristic {char.id}: value {value!r} is not a number")
-    conforming = (char.lsl is None or value >= char.lsl) and (char.usl is None or value <= char.usl)
-    condition = "none" if m.gauge is None else gauge_conditions.get(m.gauge, "unknown")
-    return Result(characteristic=char.id, value=float(value), unit=m.unit, gauge=m.gauge,
-                  lsl=char.lsl, usl=char.usl, conforming=conforming, gauge_condition=condition)
+    chars = _characteristics_by_id(revision)
+    results = []
+    for m in measurements:
+        char = chars.get(m.characteristic)
+        if char is None:
+            raise UnknownCharacteristic(plan, revision.revision, m.characteristic)
+        if m.unit != char.unit:
+            raise WrongUnit(f"characteristic {char.id}", m.unit, char.unit)
+        value = m.value
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InvalidValue(f"characteristic {char.id}: value {value!r} is not a number")
+        lsl, usl = char.lsl, char.usl
+        results.append(Result(
+            characteristic=char.id, value=float(value), unit=m.unit, gauge=m.gauge, lsl=lsl,
+            usl=usl, conforming=(lsl is None or value >= lsl) and (usl is None or value <= usl),
+            gauge_condition="none" if m.gauge is None else gauge_conditions.get(m.gauge,
+                                                                              "unknown")))
+    return tuple(results)
 
 
 def verdict(results: tuple[Result, ...]) -> str:
