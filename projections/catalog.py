@@ -9,13 +9,15 @@ from projections import (
     instruments,
     lots,
     nonconformances,
+    readings,
     results,
+    spc,
 )
 from projections.base import View
 
 VIEWS: dict[str, View] = {v.name: v for v in (
-    instruments.VIEW, lots.VIEW, results.VIEW, gauge_usage.VIEW, nonconformances.VIEW,
-    corrective_actions.VIEW, history.VIEW)}
+    instruments.VIEW, lots.VIEW, results.VIEW, readings.VIEW, gauge_usage.VIEW, spc.VIEW,
+    nonconformances.VIEW, corrective_actions.VIEW, history.VIEW)}
 
 
 class UnknownView(LookupError):
