@@ -1,12 +1,14 @@
 """The nonconformance board: every nonconformance, its lots, containment, disposition and
-status, with who raised it and when."""
+status, with who raised it and when; the suspect lots a reverse trace listed, each with
+where it stood and how many suspect results it holds; and the tasks a nonconformance calls
+for (notifying the customers of shipped suspect lots)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import Connection, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.nonconformance import Nonconformance
@@ -27,6 +29,7 @@ class NonconformanceRow(ViewBase):
     evidence_items: Mapped[int]
     suspect_lots: Mapped[int]
     tasks: Mapped[int]
+    suspect_listing: Mapped[int | None]  # the event version of the latest suspect-lot list
     disposition: Mapped[str | None] = mapped_column(String(32))
     approver: Mapped[str | None]
     raised_by: Mapped[str]
@@ -36,8 +39,36 @@ class NonconformanceRow(ViewBase):
     position: Mapped[int]
 
 
-VIEW = View("nonconformances", 1, (NonconformanceRow,),
-            "nonconformance board: lots, containment, disposition, status")
+class SuspectLotRow(ViewBase):
+    """A lot one listing of suspect lots names. A later listing replaces the earlier one
+    on the board (``suspect_listing``); its rows stay, as the record of what was listed."""
+
+    __tablename__ = "nonconformance_suspect_lots"
+
+    nonconformance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    listing: Mapped[int] = mapped_column(primary_key=True)
+    lot: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # in_process, released, shipped...
+    result_count: Mapped[int]
+    listed_at: Mapped[datetime]
+    position: Mapped[int]
+
+
+class TaskRow(ViewBase):
+    __tablename__ = "nonconformance_tasks"
+
+    nonconformance_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    idx: Mapped[int] = mapped_column(primary_key=True)
+    task: Mapped[str]
+    assignee: Mapped[str] = mapped_column(String(64), index=True)
+    lots: Mapped[str]  # comma-separated
+    assigned_by: Mapped[str]
+    assigned_at: Mapped[datetime]
+    position: Mapped[int]
+
+
+VIEW = View("nonconformances", 2, (NonconformanceRow, SuspectLotRow, TaskRow),
+            "nonconformance board: lots, containment, disposition, status, suspect lots, tasks")
 
 
 @VIEW.handles(Nonconformance.Raised)
@@ -70,13 +101,26 @@ def when_contained_count_it(batch: Batch, e: Any, position: int) -> None:
 
 
 @VIEW.handles(Nonconformance.SuspectLotsListed)
-def when_suspects_listed_count_them(batch: Batch, e: Any, position: int) -> None:
-    _change(batch, e, position, lambda row: {"suspect_lots": len(e.suspects)})
+def when_suspects_listed_add_them(batch: Batch, e: Nonconformance.SuspectLotsListed,
+                                  position: int) -> None:
+    row = _change(batch, e, position, lambda row: {
+        "suspect_lots": len(e.suspects), "suspect_listing": e.originator_version})
+    if row is None:
+        return
+    for suspect in e.suspects:
+        batch.add(SuspectLotRow, nonconformance_id=row["nonconformance_id"],
+                  listing=e.originator_version, lot=suspect.lot, status=suspect.status,
+                  result_count=len(suspect.results), listed_at=e.timestamp, position=position)
 
 
 @VIEW.handles(Nonconformance.TaskAssigned)
-def when_task_assigned_count_it(batch: Batch, e: Any, position: int) -> None:
-    _change(batch, e, position, lambda row: {"tasks": row["tasks"] + 1})
+def when_task_assigned_add_it(batch: Batch, e: Nonconformance.TaskAssigned,
+                              position: int) -> None:
+    row = _change(batch, e, position, lambda row: {"tasks": row["tasks"] + 1})
+    if row is not None:
+        batch.add(TaskRow, nonconformance_id=row["nonconformance_id"], idx=row["tasks"] - 1,
+                  task=e.task, assignee=e.assignee, lots=",".join(e.lots),
+                  assigned_by=e.provenance.actor, assigned_at=e.timestamp, position=position)
 
 
 @VIEW.handles(Nonconformance.Dispositioned)
@@ -91,8 +135,25 @@ def when_closed_record_it(batch: Batch, e: Nonconformance.Closed, position: int)
     _change(batch, e, position, lambda row: {"status": "closed", "closed_at": e.timestamp})
 
 
-def _change(batch: Batch, e: Any, position: int, values: Any) -> None:
+def _change(batch: Batch, e: Any, position: int, values: Any) -> dict[str, Any] | None:
     row = batch.get(NonconformanceRow, str(e.originator_id))
     if row is not None:
         row.update(values(row), updated_at=e.timestamp, position=position)
         batch.changed(NonconformanceRow, row)
+    return row
+
+
+def suspect_lots(conn: Connection, nonconformance_id: str) -> list[dict[str, Any]]:
+    """The suspect lots of a nonconformance's latest listing, by lot."""
+    board, t = NonconformanceRow.__table__.c, SuspectLotRow.__table__.c
+    latest = select(board.suspect_listing).where(
+        board.nonconformance_id == nonconformance_id).scalar_subquery()
+    query = select(SuspectLotRow.__table__).where(
+        t.nonconformance_id == nonconformance_id, t.listing == latest).order_by(t.lot)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def tasks_of(conn: Connection, nonconformance_id: str) -> list[dict[str, Any]]:
+    t = TaskRow.__table__.c
+    query = select(TaskRow.__table__).where(t.nonconformance_id == nonconformance_id)
+    return [dict(r) for r in conn.execute(query.order_by(t.idx)).mappings()]
