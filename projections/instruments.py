@@ -1,6 +1,7 @@
 """The instrument register: every gauge, its calibration status, last and next calibration
 and last result. "Due" and "overdue" depend on the day you ask, so they are worked out when
-the register is read, from the stored next-due date."""
+the register is read, from the stored next-due date. The notice the scheduled check last
+recorded (due_soon or overdue, and when) is kept beside it until the next calibration."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import Connection, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.calibration import Instrument
+from domain.timetravel import occurred_at
 from projections.base import Batch, View, ViewBase
 
 
@@ -29,12 +31,14 @@ class InstrumentRow(ViewBase):
     last_result: Mapped[str | None] = mapped_column(String(16))
     last_certificate: Mapped[str | None]
     next_due: Mapped[datetime | None]
+    due_notice: Mapped[str | None] = mapped_column(String(16))  # due_soon, overdue
+    due_noticed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
     position: Mapped[int]
 
 
-VIEW = View("instruments", 1, (InstrumentRow,),
-            "instrument register: calibration status, last and next calibration")
+VIEW = View("instruments", 2, (InstrumentRow,),
+            "instrument register: calibration status, last and next calibration, due notices")
 
 
 @VIEW.handles(Instrument.Registered)
@@ -50,7 +54,14 @@ def when_registered_add_to_register(batch: Batch, e: Instrument.Registered,
 def when_calibrated_record_dates(batch: Batch, e: Instrument.CalibrationRecorded,
                                  position: int) -> None:
     _change(batch, e, position, status="in_calibration", last_calibrated=e.performed_at,
-            last_result=e.result, last_certificate=e.certificate, next_due=e.next_due)
+            last_result=e.result, last_certificate=e.certificate, next_due=e.next_due,
+            due_notice=None, due_noticed_at=None)
+
+
+@VIEW.handles(Instrument.DueNoticed)
+def when_due_noticed_record_notice(batch: Batch, e: Instrument.DueNoticed,
+                                   position: int) -> None:
+    _change(batch, e, position, due_notice=e.notice, due_noticed_at=occurred_at(e))
 
 
 @VIEW.handles(Instrument.Quarantined)
