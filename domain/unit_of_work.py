@@ -17,22 +17,35 @@ A = TypeVar("A", bound=Aggregate)
 # Reads many records at once (ids not found are left out): a port for the store's own batch
 # read, so a decision over hundreds of records reads them in a few round trips, not one each.
 ReadMany = Callable[[Sequence[UUID]], Mapping[UUID, Aggregate]]
+# Brings records read earlier up to date, in place: applies each one's events recorded
+# after its version, for all of them in a few round trips.
+FastForward = Callable[[Sequence[Aggregate]], None]
 
 
 class UnitOfWork:
     """``kept`` may hold records carried over from earlier batches of the same (only) writer
-    of those records: they are used as they are, without reading the store again."""
+    of those records: they are used as they are, without reading the store again.
+
+    ``earlier`` may hold records read by earlier batches that others also change: each is
+    brought up to date by ``fast_forward`` (its newer events only) before its first use
+    here, never trusted as it is. Without ``fast_forward`` they are read again in full."""
 
     def __init__(self, repository: Repository[UUID], clock: Callable[[], datetime],
                  kept: dict[UUID, Aggregate] | None = None,
-                 read_many: ReadMany | None = None) -> None:
+                 read_many: ReadMany | None = None, *,
+                 earlier: Mapping[UUID, Aggregate] | None = None,
+                 fast_forward: FastForward | None = None) -> None:
         self.repository, self.clock = repository, clock
         self.read_many = read_many or self._read_one_by_one
         self.records: dict[UUID, Aggregate | None] = dict(kept or {})
+        self.fast_forward = fast_forward
+        self.earlier = dict(earlier or {}) if fast_forward is not None else {}
         self.deferred: dict[Hashable, tuple[Callable[[list[Any]], None], list[Any]]] = {}
         self.problems: list[str] = []
 
     def get(self, cls: type[A], record_id: UUID) -> A | None:
+        if record_id not in self.records:
+            self._bring_up_to_date([record_id])
         if record_id not in self.records:
             self.records[record_id] = self._read(record_id)
         found = self.records[record_id]
@@ -41,11 +54,19 @@ class UnitOfWork:
     def get_many(self, cls: type[A], record_ids: Iterable[UUID]) -> dict[UUID, A | None]:
         """Like ``get`` for each id, reading the ones not yet here in one batch."""
         wanted = list(dict.fromkeys(record_ids))
+        self._bring_up_to_date([i for i in wanted if i not in self.records])
         missing = [i for i in wanted if i not in self.records]
         if missing:
             found = self.read_many(missing)
             self.records.update((i, found.get(i)) for i in missing)
         return {i: self.get(cls, i) for i in wanted}
+
+    def _bring_up_to_date(self, record_ids: Iterable[UUID]) -> None:
+        """Take the earlier reads of these records, fast-forwarded, as this unit's own."""
+        earlier = [self.earlier.pop(i) for i in record_ids if i in self.earlier]
+        if earlier and self.fast_forward is not None:
+            self.fast_forward(earlier)
+            self.records.update((r.id, r) for r in earlier)
 
     def _read(self, record_id: UUID) -> Aggregate | None:
         try:

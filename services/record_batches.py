@@ -1,12 +1,14 @@
 """Reading many write-model records at once, for decisions that touch hundreds of them (a
 reverse trace reads every suspect inspection and lot): each record's latest snapshot and
 the events after it, for all of them in one query, through the recorder's own connection.
-PostgreSQL and SQLite only; with other stores the unit of work reads one by one.
+And bringing many records read earlier up to date the same way: only the events after the
+version each one is at. PostgreSQL and SQLite only; with other stores the unit of work
+reads one by one, in full.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -24,11 +26,13 @@ from eventsourcing.sqlite import SQLiteAggregateRecorder
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
-from domain.unit_of_work import ReadMany
+from domain.unit_of_work import FastForward, ReadMany
 
 # ids -> the latest snapshot of each record that has one, and the events after it (all
 # the events of a record without one), in order per record
 SelectLatest = Callable[[Sequence[UUID]], tuple[list[StoredEvent], list[StoredEvent]]]
+# id -> version: the events after that version of each record, in order per record
+SelectAfter = Callable[[Mapping[UUID, int]], list[StoredEvent]]
 SQLITE_CHUNK = 500  # well under SQLite's limit on bound parameters
 
 
@@ -45,6 +49,27 @@ def batch_reader(app: Application[UUID]) -> ReadMany | None:
             snapshots is None or isinstance(snapshots, SQLiteAggregateRecorder)):
         select = partial(_sqlite_select_latest, events, snapshots)
     return None if select is None else partial(read_many, app.mapper, select)
+
+
+def batch_fast_forward(app: Application[UUID]) -> FastForward | None:
+    """The application's batch fast-forward, or None if its store has none."""
+    events = app.recorder
+    select: SelectAfter | None = None
+    if isinstance(events, PostgresAggregateRecorder):
+        select = partial(_pg_select_after, events)
+    elif isinstance(events, SQLiteAggregateRecorder):
+        select = partial(_sqlite_select_after, events)
+    return None if select is None else partial(fast_forward, app.mapper, select)
+
+
+def fast_forward(mapper: Mapper[UUID], select: SelectAfter,
+                 records: Sequence[Aggregate]) -> None:
+    """Apply to each record, in place, the events recorded after its version (with the
+    library's version check, so a gap or a record with unsaved changes fails loudly)."""
+    by_id: dict[UUID, Any] = {r.id: r for r in records}
+    for stored in select({r.id: r.version for r in records}):
+        event: Any = mapper.to_domain_event(stored)
+        event.mutate(by_id[event.originator_id])
 
 
 def read_many(mapper: Mapper[UUID], select: SelectLatest,
@@ -111,7 +136,52 @@ def _pg_select_latest(events: PostgresAggregateRecorder,
         [e for is_snapshot, e in stored if not is_snapshot]
 
 
+@retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+def _pg_select_after(events: PostgresAggregateRecorder,
+                     versions: Mapping[UUID, int]) -> list[StoredEvent]:
+    id_type = events.datastore.originator_id_type
+    statement = SQL(
+        "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {0} e "
+        "JOIN unnest(%(ids)s::{1}[], %(versions)s::bigint[]) AS k(id, version) "
+        "ON e.originator_id = k.id AND e.originator_version > k.version "
+        "ORDER BY e.originator_id, e.originator_version").format(
+        _pg_table(events), Identifier(id_type))
+    params = {"ids": [i if id_type == "uuid" else str(i) for i in versions],
+              "versions": list(versions.values())}
+    with events.datastore.get_connection() as conn, conn.transaction(), \
+            conn.cursor() as curs:
+        curs.execute("SET LOCAL jit = off; SET LOCAL enable_seqscan = off")  # as above
+        curs.execute(statement, params)
+        rows = curs.fetchall()
+    return [StoredEvent(originator_id=row["originator_id"],
+                        originator_version=row["originator_version"], topic=row["topic"],
+                        state=bytes(row["state"])) for row in rows]
+
+
 # -- SQLite --------------------------------------------------------------------------------
+
+def _sqlite_select_after(events: SQLiteAggregateRecorder,
+                         versions: Mapping[UUID, int]) -> list[StoredEvent]:
+    found: list[StoredEvent] = []
+    ids = list(versions)
+    for chunk in _chunks(ids, SQLITE_CHUNK // 2):
+        keys = ", ".join("(?, ?)" for _ in chunk)
+        params = [p for i in chunk for p in (_sqlite_id(events, i), versions[i])]
+        with events.datastore.transaction(commit=False) as c:
+            c.execute(f"WITH k(id, version) AS (VALUES {keys}) "
+                      f"SELECT e.* FROM {events.events_table_name} e JOIN k "
+                      "ON e.originator_id = k.id AND e.originator_version > k.version "
+                      "ORDER BY e.originator_id, e.originator_version", params)
+            found.extend(StoredEvent(
+                originator_id=events.convert_originator_id(row["originator_id"]),
+                originator_version=row["originator_version"], topic=row["topic"],
+                state=row["state"]) for row in c.fetchall())
+    return found
+
+
+def _sqlite_id(recorder: SQLiteAggregateRecorder, record_id: UUID) -> str:
+    return record_id.hex if recorder.datastore.originator_id_type == "uuid" else str(record_id)
+
 
 def _sqlite_select_latest(events: SQLiteAggregateRecorder,
                           snapshots: SQLiteAggregateRecorder | None,
@@ -140,8 +210,7 @@ def _sqlite_select(recorder: SQLiteAggregateRecorder, statement: str,
 
 def _sqlite_rows(recorder: SQLiteAggregateRecorder, statement: str,
                  ids: Sequence[UUID]) -> list[Any]:
-    params = [i.hex if recorder.datastore.originator_id_type == "uuid" else str(i)
-              for i in ids]
+    params = [_sqlite_id(recorder, i) for i in ids]
     with recorder.datastore.transaction(commit=False) as c:
         c.execute(statement.format(", ".join("?" * len(params))), params)
         return list(c.fetchall())

@@ -16,7 +16,7 @@ from domain.nonconformance import nonconformance_id
 from domain.records import Provenance
 from domain.reports import LotMovementReport
 from services.policy_runner import PolicyRunner, TrackedQualityRecords, build_tracked_records
-from services.record_batches import batch_reader
+from services.record_batches import batch_fast_forward, batch_reader
 from services.settings import Settings
 from tests.application.fixtures import T0, calibration, inspection, reading, set_up_plant
 from tests.conftest import ManualClock
@@ -159,6 +159,31 @@ def test_a_trace_marks_the_suspect_results_of_each_inspection_in_one_event(
     assert records.repository.get(single.record_id).results[0].gauge_condition == "suspect"
 
 
+def test_a_lot_the_runner_read_earlier_is_seen_as_it_stands_now_by_the_next_trace(
+        records: TrackedQualityRecords) -> None:
+    runner = PolicyRunner(records)
+    # LOT-A was measured with both gauges while in process.
+    records.record_inspections([inspection(1, lot="LOT-A"),
+                                inspection(2, lot="LOT-A", gauge="G-0043")])
+    # G-0043 fails first: its trace reads LOT-A, in process, and the runner keeps it.
+    records.record_calibration(calibration("G-0043", "LAB-20", T0 + timedelta(hours=1),
+                                           result="fail"))
+    runner.catch_up()
+    first = records.nonconformance("NC-CAL-G-0043-3")
+    assert {s.lot: s.status for s in first.suspects} == {"LOT-A": "in_process"}
+    # Then the ERP ships LOT-A: a change the runner did not make.
+    records.record_lot_movement(LotMovementReport("ERP-1", "LOT-A", "shipped", "ACME", T0))
+    # G-0042 fails next: its trace sees LOT-A shipped, on its first decision.
+    records.record_calibration(calibration("G-0042", "LAB-21", T0 + timedelta(hours=2),
+                                           result="fail"))
+    runner.catch_up()
+    second = records.nonconformance("NC-CAL-G-0042-3")
+    assert {s.lot: s.status for s in second.suspects} == {"LOT-A": "shipped"}
+    assert second.tasks == ["notify customers of suspect shipped lots"]
+    assert runner.stats.conflicts == 0  # brought up to date, not caught by a failed commit
+    assert set(records.lot("LOT-A").open_nonconformances) == {first.id, second.id}
+
+
 def test_records_read_in_one_batch_are_those_the_repository_gives(
         records: TrackedQualityRecords) -> None:
     # LOT-A has a long history (snapshots are taken every 50 events), LOT-B a short one.
@@ -176,6 +201,26 @@ def test_records_read_in_one_batch_are_those_the_repository_gives(
 
     assert set(found) == set(ids[:3])
     for record_id, record in found.items():
+        assert vars(record) == vars(records.repository.get(record_id))
+
+
+def test_records_fast_forwarded_in_one_batch_are_those_the_repository_gives(
+        records: TrackedQualityRecords) -> None:
+    outcomes = records.record_inspections([inspection(1, lot="LOT-A"),
+                                           inspection(2, lot="LOT-B")])
+    read_many, fast_forward = batch_reader(records), batch_fast_forward(records)
+    assert read_many is not None and fast_forward is not None
+    earlier = read_many([lot_id("LOT-A"), lot_id("LOT-B"), outcomes[0].record_id])
+    # Since: LOT-A goes past a snapshot (every 50 events), LOT-B ships, the inspection
+    # stays as it was.
+    for _ in range(30):
+        records.hold_lot("LOT-A", Provenance("qe", reason="check"))
+        records.release_lot("LOT-A", Provenance("qe", reason="checked"))
+    records.record_lot_movement(LotMovementReport("ERP-1", "LOT-B", "shipped", "ACME", T0))
+
+    fast_forward(list(earlier.values()))
+
+    for record_id, record in earlier.items():
         assert vars(record) == vars(records.repository.get(record_id))
 
 
