@@ -140,10 +140,14 @@ def _pg_select_latest(events: PostgresAggregateRecorder,
 def _pg_select_after(events: PostgresAggregateRecorder,
                      versions: Mapping[UUID, int]) -> list[StoredEvent]:
     id_type = events.datastore.originator_id_type
+    # One primary-key range scan per record (OFFSET 0 keeps the planner from turning the
+    # LATERAL back into a join): as a join it scanned the whole key index, 265 ms for
+    # 500 lots at 1M results, to find nothing new.
     statement = SQL(
-        "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {0} e "
-        "JOIN unnest(%(ids)s::{1}[], %(versions)s::bigint[]) AS k(id, version) "
-        "ON e.originator_id = k.id AND e.originator_version > k.version "
+        "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+        "FROM unnest(%(ids)s::{1}[], %(versions)s::bigint[]) AS k(id, version) "
+        "CROSS JOIN LATERAL (SELECT * FROM {0} WHERE originator_id = k.id "
+        "AND originator_version > k.version OFFSET 0) e "
         "ORDER BY e.originator_id, e.originator_version").format(
         _pg_table(events), Identifier(id_type))
     params = {"ids": [i if id_type == "uuid" else str(i) for i in versions],
