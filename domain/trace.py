@@ -12,9 +12,10 @@ from uuid import UUID
 from domain.records import Provenance, Record, record_id
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GaugeUse:
-    """One result measured with the gauge."""
+    """One result measured with the gauge (without a __dict__: a gauge usage holds a
+    million of them at scale, and each dict was one more object for the collector)."""
 
     inspection: UUID
     index: int

@@ -5,6 +5,7 @@ resumes without a reaction lost or repeated. Also runs the scheduled calibration
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -74,6 +75,7 @@ class PolicyRunner:
         self.earlier: dict[UUID, Aggregate] = {}
         self.read_many = batch_reader(records)
         self.fast_forward = batch_fast_forward(records)
+        self.unsettled = False
 
     @property
     def recorder(self) -> ProcessRecorder:
@@ -108,6 +110,7 @@ class PolicyRunner:
                 continue
             problems = uow.problems
             self.keep(uow)
+            self.unsettled = True
             self.stats.position = notifications[-1].id
             self.stats.events += len(notifications)
             self.report(problems)
@@ -154,7 +157,20 @@ class PolicyRunner:
         read = 0
         while n := self.run_page():
             read += n
+        self.settle()
         return read
+
+    def settle(self) -> None:
+        """Once caught up after reacting to something: what the runner holds now is mostly
+        long-lived (at 1M results, 1M gauge uses, ~2M objects). Collect once, then freeze
+        it, so the full collections Python starts on its own (one every few traces) stop
+        walking it: each took ~0.65 s in the middle of a trace. The price: a frozen object
+        that later becomes part of a reference cycle nobody holds is never freed; the
+        records the runner drops are freed by reference counting, having no cycles."""
+        if self.unsettled:
+            gc.collect()
+            gc.freeze()
+            self.unsettled = False
 
     def check_calibrations_due(self, at: datetime, settings: Settings) -> list[str]:
         uow = UnitOfWork(self.records.repository, self.records.clock)
@@ -188,4 +204,5 @@ def run(ctx: Any, poll: float = 0.2, due_check_every: float = 3600.0) -> None:
             runner.check_calibrations_due(utc_now(), ctx.settings)
             next_due_check = time.monotonic() + due_check_every
         if not runner.run_page():
+            runner.settle()
             ctx.stop_flag.wait(poll)
