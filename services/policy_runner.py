@@ -63,6 +63,7 @@ class PolicyStats:
 
 class PolicyRunner:
     name = "qrec-policies"
+    frozen = False  # gc.freeze() was called in this process
 
     def __init__(self, records: TrackedQualityRecords, page_size: int = 500) -> None:
         self.records, self.page_size = records, page_size
@@ -161,16 +162,18 @@ class PolicyRunner:
         return read
 
     def settle(self) -> None:
-        """Once caught up after reacting to something: what the runner holds now is mostly
-        long-lived (at 1M results, 1M gauge uses, ~2M objects). Collect once, then freeze
-        it, so the full collections Python starts on its own (one every few traces) stop
-        walking it: each took ~0.65 s in the middle of a trace. The price: a frozen object
-        that later becomes part of a reference cycle nobody holds is never freed; the
-        records the runner drops are freed by reference counting, having no cycles."""
-        if self.unsettled:
+        """Once first caught up after reacting to something: what the runner holds then is
+        mostly long-lived (at 1M results, 1M gauge uses, ~2M objects). Collect once, then
+        freeze it, so the full collections Python starts on its own stop walking it: each
+        took ~0.65 s in the middle of a trace. Only once per process: a frozen object that
+        later becomes part of a reference cycle nobody holds is never freed, and freezing
+        again and again in a long `qrec run` would keep adding to that (the other
+        components' transient objects included)."""
+        if self.unsettled and not PolicyRunner.frozen:
             gc.collect()
             gc.freeze()
-            self.unsettled = False
+            PolicyRunner.frozen = True
+        self.unsettled = False
 
     def check_calibrations_due(self, at: datetime, settings: Settings) -> list[str]:
         uow = UnitOfWork(self.records.repository, self.records.clock)
