@@ -40,6 +40,10 @@ EARLIER_READS = 5_000
 class TrackedQualityRecords(QualityRecords):
     """The write model with a recorder that commits a tracking position with events."""
 
+    # The same application, so the same events table: eventsourcing names a subclass after
+    # itself (its own tables on PostgreSQL) unless told otherwise.
+    name = QualityRecords.name
+
     def construct_recorder(self) -> Any:
         return self.factory.process_recorder()
 

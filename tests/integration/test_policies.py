@@ -311,3 +311,17 @@ def test_spc_sets_limits_from_a_baseline_and_records_an_alarm_with_rule_points_a
     assert alarm.limits == chart.limits
     assert alarm.provenance.actor == "policy:spc"
     assert records.lot("LOT-0001").on_hold is False  # in spec: an alarm, not a nonconformance
+
+
+def test_the_runner_reacts_to_what_another_process_of_qrec_records(
+        store_settings: Settings, clock: ManualClock) -> None:
+    # ingest writes with the plain application; the policies follow the same log
+    from services.composition import build_records
+
+    writer = build_records(store_settings, clock=clock)
+    set_up_plant(writer)
+    writer.record_inspections([inspection(1, value=12.02)])
+    runner = PolicyRunner(build_tracked_records(store_settings, clock=clock))
+    assert runner.catch_up() > 0
+    assert writer.lot("LOT-0001").on_hold
+    writer.close()

@@ -22,6 +22,7 @@ from projections.base import POSITIONS, create_views_engine, table_rows
 from projections.catalog import VIEWS
 from projections.runner import ProjectionRunner, RecorderSource, view_positions
 from services.composition import build_records
+from services.policy_runner import PolicyRunner, build_tracked_records
 from services.settings import Settings
 from tests.conftest import drop_pg_schema
 from tests.integration.views_scenario import build_plant, line_inspections
@@ -104,6 +105,8 @@ def test_a_runner_killed_at_random_points_resumes_to_the_rows_of_a_fresh_rebuild
     rng = random.Random(4)
     app = build_records(store_settings, clock=clock)
     build_plant(app, inspections=400)
+    # the policies' reactions too (nonconformances, SPC charts and alarms, gauge usage)
+    PolicyRunner(build_tracked_records(store_settings, clock=clock)).catch_up()
     from services.views import build_views_engine
     engine = build_views_engine(store_settings)
     kills_mid_catch_up = 0
@@ -130,7 +133,9 @@ def test_a_runner_killed_at_random_points_resumes_to_the_rows_of_a_fresh_rebuild
         wait_until(lambda: lowest_position(engine) >= head, 60, "the runner to catch up")
     finally:
         stop(proc)
-    assert every_view_row(engine) == fresh_rebuild(app, fresh_engine)
+    rows = every_view_row(engine)
+    assert rows == fresh_rebuild(app, fresh_engine)
+    assert rows["control_charts"] and rows["spc_alarms"] and rows["nonconformance_board"]
     engine.dispose()
 
 
