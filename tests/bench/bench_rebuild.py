@@ -215,7 +215,7 @@ def plain_rows(page: list[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
             rows["instrument_register"].append((
                 str(oid), body["tag"], body["kind"], body["unit"], body["location"],
                 body.get("serial_number"), body["interval_days"], "in_calibration", None,
-                None, None, None, recorded, position))
+                None, None, None, None, None, recorded, position))
     return rows
 
 
