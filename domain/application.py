@@ -14,7 +14,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 
 from domain import intake
 from domain.calibration import Instrument, instrument_id
-from domain.corrective_action import CorrectiveAction, PlannedAction, corrective_action_id
+from domain.corrective_action import CorrectiveAction, corrective_action_id
 from domain.inspection import (
     Inspection,
     InspectionHeader,
@@ -41,6 +41,7 @@ from domain.reports import (
     Outcome,
     ReadingReport,
 )
+from domain.timetravel import record_as_recorded_at
 
 A = TypeVar("A", bound=Aggregate)
 Clock = Callable[[], datetime]
@@ -357,17 +358,10 @@ class QualityRecords(Application[UUID]):
 
     def as_recorded_at(self, aggregate_id: UUID, when: datetime) -> Aggregate | None:
         """The record as qrec knew it at ``when`` (recorded time); None if not yet recorded."""
-        aggregate: Aggregate | None = None
-        for event in self.events.get(aggregate_id):
-            assert isinstance(event, Record.Event)
-            if event.timestamp > when:
-                break
-            aggregate = event.mutate(aggregate)
-        return aggregate
+        return record_as_recorded_at(self, aggregate_id, when)
 
 
 def _kind(cls: type) -> str:
     return "".join(f" {c.lower()}" if c.isupper() else c for c in cls.__name__).strip()
 
 
-__all__ = ["PlannedAction", "QualityRecords"]
