@@ -8,32 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-from domain.application import QualityRecords
 from projections.ledger.audit import consistent_with, verify_store
-from projections.ledger.keys import Keyring
 from projections.ledger.pack import NotInLedger, export_pack
-from projections.ledger.store import Clock, Ledger, LedgerPolicy, ledger_engine, utc_now
 from projections.ledger.verifier import Checkpoint, key_id, pack_problems, public_key_raw
-from services.composition import build_records
+from services.composition import build_ledger, build_records, keyring
 from services.history import as_argument, resolve_record
 from services.settings import Settings
 
 LARGE_STORE = 50_000  # events; above this `verify` draws a progress bar
-
-
-def keyring(settings: Settings) -> Keyring:
-    return Keyring(settings.data_dir / "ledger-keys")
-
-
-def build_ledger(settings: Settings, records: QualityRecords, *, clock: Clock = utc_now,
-                 policy: LedgerPolicy | None = None) -> Ledger:
-    """The ledger over the records' event store, its tables in the views database.
-
-    The caller keeps ``records`` alive: closing it closes the store the ledger reads."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    schema = settings.pg_schema if settings.uses_postgres else None
-    return Ledger(ledger_engine(settings.views_url, schema), records.recorder,
-                  keyring(settings), clock=clock, policy=policy)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

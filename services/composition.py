@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from domain.application import QualityRecords
+from projections.ledger.keys import Keyring
+from projections.ledger.store import Ledger, LedgerPolicy, ledger_engine
 from services.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -61,3 +63,18 @@ def build_records(settings: Settings, *, create_tables: bool = True,
     """The write model on the store the settings name."""
     return QualityRecords(env=event_store_env(settings, create_tables=create_tables),
                           clock=clock)
+
+
+def keyring(settings: Settings) -> Keyring:
+    return Keyring(settings.data_dir / "ledger-keys")
+
+
+def build_ledger(settings: Settings, records: QualityRecords, *,
+                 clock: Clock = utc_now, policy: LedgerPolicy | None = None) -> Ledger:
+    """The ledger over the records' event store, its tables in the views database.
+
+    The caller keeps ``records`` alive: closing it closes the store the ledger reads."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    schema = settings.pg_schema if settings.uses_postgres else None
+    return Ledger(ledger_engine(settings.views_url, schema), records.recorder,
+                  keyring(settings), clock=clock, policy=policy)

@@ -22,8 +22,7 @@ from domain.records import Provenance
 from domain.reports import CalibrationReport, InspectionReport, LotMovementReport, ReadingReport
 from domain.spc import ControlChart
 from projections.ledger.audit import verify_store
-from services.cli_audit import build_ledger
-from services.composition import build_records
+from services.composition import build_ledger, build_records
 from services.masterdata import import_master_data, read_master_data
 from services.policy_runner import PolicyRunner, build_tracked_records
 from services.settings import Settings

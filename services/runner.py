@@ -29,8 +29,7 @@ import nats
 from nats.aio.client import Client as NATS
 
 from domain.application import QualityRecords
-from services.cli_audit import build_ledger
-from services.composition import build_records
+from services.composition import build_ledger, build_records
 from services.contracts import Topology
 from services.embedded_nats import EmbeddedNats
 from services.ingest import IngestOptions, IngestService

@@ -24,8 +24,7 @@ from psycopg import sql
 from projections.ledger.audit import verify_store
 from projections.ledger.store import LedgerPolicy
 from projections.ledger.verifier import event_leaf_hash, verify_consistency, verify_inclusion
-from services.cli_audit import build_ledger
-from services.composition import build_records
+from services.composition import build_ledger, build_records
 from services.settings import Settings
 from tests.bench.common import bench_line
 

@@ -16,8 +16,7 @@ from eventsourcing.utils import get_topic
 
 from domain.trace import GaugeUsage
 from projections.runner import view_positions
-from services.cli_audit import build_ledger
-from services.composition import build_records
+from services.composition import build_ledger, build_records
 from services.relay import Relay
 from services.settings import Settings
 from services.views import build_views_engine

@@ -13,8 +13,7 @@ import pytest
 from domain.records import Provenance
 from projections.ledger.store import LedgerPolicy
 from projections.ledger.verifier import signature_problem
-from services.cli_audit import build_ledger
-from services.composition import build_records
+from services.composition import build_ledger, build_records
 from services.ledger_publish import (
     ensure_checkpoint_stream,
     publish_new_checkpoints,

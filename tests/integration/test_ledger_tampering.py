@@ -34,8 +34,7 @@ from projections.ledger.store import (
     LedgerTracking,
 )
 from projections.ledger.verifier import Checkpoint
-from services.cli_audit import build_ledger
-from services.composition import build_records
+from services.composition import build_ledger, build_records
 from services.settings import Settings
 
 EVENTS = 40
