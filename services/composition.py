@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from domain.application import QualityRecords
 from projections.ledger.keys import Keyring
@@ -11,6 +13,7 @@ from projections.ledger.store import Ledger, LedgerPolicy, ledger_engine
 from services.settings import Settings
 
 Clock = Callable[[], datetime]
+App = TypeVar("App")
 
 
 def utc_now() -> datetime:
@@ -47,22 +50,49 @@ def event_store_env(settings: Settings, *, create_tables: bool = True) -> dict[s
 
 
 def ensure_pg_schema(settings: Settings) -> None:
+    with _setup_lock(settings):
+        pass
+
+
+@contextmanager
+def _setup_lock(settings: Settings) -> Iterator[None]:
+    """One process at a time sets up the PostgreSQL schema and the event store's tables.
+
+    eventsourcing creates its tables, types and functions with IF NOT EXISTS and OR REPLACE,
+    which still fail ("tuple concurrently updated", a duplicate key) when two processes,
+    say two `qrec run` started together, do it at the same moment. A session advisory lock
+    per schema, held on a connection of its own, makes them take turns."""
     import psycopg
     from psycopg import sql
 
-    if settings.pg_schema == "public":
-        return
     pg = settings.postgres_parts()
     with psycopg.connect(autocommit=True, **pg) as conn:  # type: ignore[arg-type]
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-            sql.Identifier(settings.pg_schema)))
+        key = f"qrec-setup:{settings.pg_schema}"
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            if settings.pg_schema != "public":
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    sql.Identifier(settings.pg_schema)))
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+
+def construct(settings: Settings, build: Callable[..., App], env: dict[str, str],
+              **options: Any) -> App:
+    """``build(env=env, **options)``: an application whose construction may create the
+    event store's tables, taking turns with other processes on PostgreSQL."""
+    if not settings.uses_postgres or env.get("CREATE_TABLE") == "n":
+        return build(env=env, **options)
+    with _setup_lock(settings):
+        return build(env=env, **options)
 
 
 def build_records(settings: Settings, *, create_tables: bool = True,
                   clock: Clock = utc_now) -> QualityRecords:
     """The write model on the store the settings name."""
-    return QualityRecords(env=event_store_env(settings, create_tables=create_tables),
-                          clock=clock)
+    return construct(settings, QualityRecords,
+                     event_store_env(settings, create_tables=create_tables), clock=clock)
 
 
 def keyring(settings: Settings) -> Keyring:

@@ -25,7 +25,7 @@ from domain.policies import POLICIES, check_calibrations_due, react
 from domain.spc import ChartBaseline, ControlChart
 from domain.trace import GaugeUsage
 from domain.unit_of_work import UnitOfWork
-from services.composition import Clock, event_store_env, utc_now
+from services.composition import Clock, construct, event_store_env, utc_now
 from services.record_batches import batch_fast_forward, batch_reader
 from services.settings import Settings
 
@@ -53,7 +53,7 @@ def build_tracked_records(settings: Settings, *, create_tables: bool = True,
     env = event_store_env(settings, create_tables=create_tables)
     if settings.uses_postgres:
         env["PROCESS_RECORDER_TOPIC"] = "services.pg_recorder:CopyProcessRecorder"
-    return TrackedQualityRecords(env=env, clock=clock)
+    return construct(settings, TrackedQualityRecords, env, clock=clock)
 
 
 @dataclass

@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.schema import CreateSchema
 
+from projections.base import ddl_transaction
 from projections.ledger import merkle
 from projections.ledger.keys import Keyring, Signer
 from projections.ledger.verifier import Checkpoint, event_leaf_hash
@@ -123,7 +124,7 @@ def ledger_engine(views_url: str, schema: str | None = None) -> Engine:
     if schema:
         options["execution_options"] = {"schema_translate_map": {None: schema}}
     engine = create_engine(views_url, **options)
-    with engine.begin() as conn:
+    with ddl_transaction(engine) as conn:  # processes starting together take turns
         if schema:
             conn.execute(CreateSchema(schema, if_not_exists=True))
         Base.metadata.create_all(conn)

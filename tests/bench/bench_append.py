@@ -33,7 +33,7 @@ from domain.inspection import Characteristic, Measurement, PlanRevision
 from domain.lot import Lot
 from domain.records import Provenance
 from domain.reports import InspectionReport
-from services.composition import build_records, event_store_env, utc_now
+from services.composition import build_records, construct, event_store_env, utc_now
 from services.settings import Settings
 from tests.bench.common import bench_line
 from tests.conftest import PG_URL, drop_pg_schema
@@ -72,7 +72,7 @@ def stock_records(settings: Settings) -> QualityRecords:
     """The same application on eventsourcing's own PostgreSQL recorder."""
     env = event_store_env(settings)
     env.pop("APPLICATION_RECORDER_TOPIC")
-    return QualityRecords(env=env, clock=utc_now)
+    return construct(settings, QualityRecords, env, clock=utc_now)
 
 
 def measure(app: QualityRecords, reports: int, records: int,
