@@ -29,7 +29,8 @@ from tests.integration.views_scenario import build_plant, line_inspections
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = """
-import sys, threading
+import logging, sys, threading
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(message)s")
 from services.settings import Settings
 from services.views import build_projection_runner
 runner = build_projection_runner(Settings.from_env(), poll_interval=0.05)
@@ -39,11 +40,20 @@ runner.run(threading.Event(), retry_locks_every=0.1)
 
 
 def start_runner(settings: Settings, page_size: int = 25) -> subprocess.Popen[bytes]:
+    """A runner in a process of its own; what it logs goes to a file next to the data
+    (a pipe nobody reads would stop it once full), shown by ``runner_log`` on failure."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "QREC_DATA_DIR": str(settings.data_dir),
            "QREC_STORE_URL": settings.store_url, "QREC_PG_SCHEMA": settings.pg_schema,
            "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", RUNNER, str(page_size)], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(settings.data_dir / "runners.log", "ab") as log:
+        return subprocess.Popen([sys.executable, "-c", RUNNER, str(page_size)], env=env,
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+
+
+def runner_log(settings: Settings) -> str:
+    path = settings.data_dir / "runners.log"
+    return path.read_text(errors="replace")[-6000:] if path.exists() else ""
 
 
 def every_view_row(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -78,11 +88,13 @@ def fresh_rebuild(app: Any, engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     return every_view_row(engine)
 
 
-def wait_until(condition: Any, timeout: float, what: str) -> None:
+def wait_until(condition: Any, timeout: float, what: str,
+               settings: Settings | None = None) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            said = f"; the runners logged:\n{runner_log(settings)}" if settings else ""
+            raise AssertionError(f"timed out waiting for {what}{said}")
         time.sleep(0.02)
 
 
@@ -118,7 +130,7 @@ def test_a_runner_killed_at_random_points_resumes_to_the_rows_of_a_fresh_rebuild
             # Wait for the runner to be at work, then kill it at a random moment.
             before = lowest_position(engine)
             wait_until(lambda b=before, p=proc: lowest_position(engine) > b or p.poll() is not None,
-                       30, "the runner to start applying pages")
+                       30, "the runner to start applying pages", store_settings)
             time.sleep(rng.uniform(0.0, 0.1))
             kills_mid_catch_up += lowest_position(engine) < app.recorder.max_notification_id()
         finally:
@@ -130,7 +142,8 @@ def test_a_runner_killed_at_random_points_resumes_to_the_rows_of_a_fresh_rebuild
     proc = start_runner(store_settings)
     try:
         head = app.recorder.max_notification_id()
-        wait_until(lambda: lowest_position(engine) >= head, 60, "the runner to catch up")
+        wait_until(lambda: lowest_position(engine) >= head, 60, "the runner to catch up",
+                   store_settings)
     finally:
         stop(proc)
     rows = every_view_row(engine)
@@ -149,14 +162,18 @@ def test_two_runners_started_together_never_apply_an_event_twice(
     first, second = start_runner(store_settings), start_runner(store_settings)
     try:
         head = app.recorder.max_notification_id()
-        wait_until(lambda: lowest_position(engine) >= head, 60, "the runners to catch up")
+        wait_until(lambda: lowest_position(engine) >= head, 60, "the runners to catch up",
+                   store_settings)
+        # Both came up (starting together, they set up the same store at the same moment).
+        assert first.poll() is None and second.poll() is None, runner_log(store_settings)
         assert every_view_row(engine) == fresh_rebuild(app, fresh_engine)
         # Whichever held the views dies; the other takes them over and follows the log.
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         line_inspections(app, 5000, 50)
         head = app.recorder.max_notification_id()
-        wait_until(lambda: lowest_position(engine) >= head, 60, "the survivor to take over")
+        wait_until(lambda: lowest_position(engine) >= head, 60, "the survivor to take over",
+                   store_settings)
     finally:
         stop(first)
         stop(second)
