@@ -17,6 +17,7 @@ from domain.records import (
     QualityError,
     Record,
     WrongUnit,
+    quick_init,
     record_id,
 )
 from domain.spc_rules import WESTERN_ELECTRIC_RULES, rules_named
@@ -127,6 +128,7 @@ def plan_id(plan: str) -> UUID:
     return InspectionPlan.id_of(plan)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Measurement:
     characteristic: str
@@ -135,6 +137,7 @@ class Measurement:
     gauge: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Result:
     """A measurement judged against the plan revision in force, and its gauge's condition."""

@@ -4,11 +4,11 @@ deterministic record ids, and the errors a quality engineer can act on."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from functools import lru_cache
 from hashlib import sha1
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -27,6 +27,34 @@ def record_id(kind: str, key: str) -> UUID:
     return UUID(bytes=digest[:16], version=5)
 
 
+T = TypeVar("T")
+
+
+def quick_init(cls: type[T]) -> type[T]:
+    """Give a frozen dataclass an ``__init__`` that fills the instance's dict directly.
+
+    The one ``dataclass`` writes sets each field through ``object.__setattr__``, twice as
+    slow (eight fields: ~2.9 us against ~1.4 us); intake builds some twenty such value
+    objects per inspection message. Same parameters and defaults, and as frozen as before:
+    only construction changes. Plain dataclasses only (no __post_init__, factories, slots,
+    keyword-only or non-init fields)."""
+    own = fields(cls)  # type: ignore[arg-type]
+    if (hasattr(cls, "__post_init__") or hasattr(cls, "__slots__")
+            or any(f.default_factory is not MISSING or not f.init or f.kw_only for f in own)):
+        raise TypeError(f"quick_init: {cls.__name__} is not a plain dataclass")
+    defaults = {f"_default_{f.name}": f.default for f in own if f.default is not MISSING}
+    params = ", ".join(f.name if f.default is MISSING else f"{f.name}=_default_{f.name}"
+                       for f in own)
+    assignments = "".join(f"\n    d[{f.name!r}] = {f.name}" for f in own)
+    namespace = dict(defaults)
+    exec(f"def __init__(self, {params}):\n    d = self.__dict__{assignments}", namespace)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    setattr(cls, "__init__", init)  # noqa: B010 (mypy: assigning to a method)
+    return cls
+
+
+@quick_init
 @dataclass(frozen=True)
 class Provenance:
     """Who did it, when at the source, where from, why, and what it follows from."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from domain.records import (
     RecordExists,
     RecordNotFound,
     WrongUnit,
+    quick_init,
     record_id,
 )
 
@@ -115,3 +117,56 @@ def test_a_value_in_another_unit_is_refused_naming_the_expected_unit() -> None:
 def test_a_non_finite_limit_is_refused() -> None:
     with pytest.raises(InvalidValue, match="bore_dia"):
         Limits.checked("bore_dia", "mm", float("nan"), 12.01)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plain:
+    name: str
+    value: float
+    unit: str = "mm"
+    gauge: str | None = None
+
+
+@quick_init
+@dataclasses.dataclass(frozen=True)
+class Quick:
+    name: str
+    value: float
+    unit: str = "mm"
+    gauge: str | None = None
+
+
+def test_a_quickly_built_value_is_the_same_value_as_a_dataclass_builds() -> None:
+    for args, kwargs in [(("d", 1.5), {}), (("d", 1.5, "in"), {"gauge": "G-1"}),
+                         ((), {"value": 2.0, "name": "e", "gauge": None})]:
+        plain, quick = Plain(*args, **kwargs), Quick(*args, **kwargs)  # type: ignore[arg-type]
+        assert dataclasses.asdict(quick) == dataclasses.asdict(plain)
+        assert quick == Quick(**dataclasses.asdict(plain))
+        assert hash(quick) == hash(Quick(**dataclasses.asdict(plain)))
+        assert repr(quick) == repr(plain).replace("Plain", "Quick")
+
+
+def test_a_quickly_built_value_is_still_frozen_and_still_checks_its_arguments() -> None:
+    quick = Quick("d", 1.5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        quick.value = 2.0  # type: ignore[misc]
+    with pytest.raises(TypeError, match="value"):
+        Quick("d")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="colour"):
+        Quick("d", 1.5, colour="red")  # type: ignore[call-arg]
+    assert dataclasses.replace(quick, unit="in") == Quick("d", 1.5, "in")
+
+
+def test_quick_init_refuses_a_dataclass_it_would_build_wrongly() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Checked:
+        value: float
+
+        def __post_init__(self) -> None:
+            raise AssertionError("never skipped")
+
+    with pytest.raises(TypeError, match="not a plain dataclass"):
+        quick_init(Checked)
+    with pytest.raises(TypeError, match="not a plain dataclass"):
+        quick_init(dataclasses.make_dataclass(
+            "Listed", [("items", list, dataclasses.field(default_factory=list))], frozen=True))
