@@ -7,6 +7,7 @@ in this module talks to a broker or a store.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -150,13 +151,19 @@ def decode(data: bytes, expected: type[Contract]) -> Any:
     if not isinstance(body, dict):
         raise BadMessage(f"bad message: a JSON object is required, not {type(body).__name__}")
     schema = body.get("schema")
-    wanted = expected.model_fields["schema_"].default
+    wanted = schema_of(expected)
     if schema != wanted:
         raise BadMessage(f"wrong schema: {schema!r}, expected {wanted!r}")
     try:
         return expected.model_validate(body)
     except ValidationError as e:
         raise BadMessage("invalid message: " + _summary(e)) from None
+
+
+@cache
+def schema_of(contract: type[Contract]) -> str:
+    """The ``schema`` a message of this contract names (looked up once: every message asks)."""
+    return str(contract.model_fields["schema_"].default)
 
 
 def _summary(error: ValidationError) -> str:
