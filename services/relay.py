@@ -107,9 +107,9 @@ class Relay:
 
     @staticmethod
     def tracking_recorder(records: QualityRecords) -> TrackingRecorder:
-        recorder = records.factory.tracking_recorder()
-        recorder.create_table()  # type: ignore[attr-defined]  # idempotent; the tracking table lives with the events
-        return recorder
+        """The relay's position, in the tracking table beside the events (created with the
+        application's tables when it creates them)."""
+        return records.factory.tracking_recorder()
 
     def tracked_position(self) -> int:
         return self.tracking.max_tracking_id(TRACKING_NAME) or 0

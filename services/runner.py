@@ -191,8 +191,8 @@ class Runner:
         """Create the tables once, before any component, and load the sample master data
         a simulated line needs."""
         records = build_records(self.settings, create_tables=True)
-        Relay.tracking_recorder(records)
         build_tracked_records(self.settings, create_tables=True).close()
+        Relay.tracking_recorder(records)  # the policies' tracking table is the relay's too
         if self.options.simulate:
             load_master_data(records, SAMPLE_MASTER_DATA)
 

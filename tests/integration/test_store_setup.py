@@ -22,20 +22,20 @@ pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = 4
 
-# Everything `qrec run` sets up at start: the write model, the policies' tracked write
-# model, the views (positions table) and the ledger's tables.
+# Everything `qrec run` sets up at start: the event store's tables (write model, the
+# policies' and the relay's tracking), the views' positions table and the ledger's tables.
 SET_UP = """
 import sys, time
 from services.composition import build_ledger, build_records
-from services.policy_runner import build_tracked_records
+from services.runner import Runner, RunOptions
 from services.settings import Settings
 from services.views import build_projection_runner
 start_at = float(sys.argv[1])
 while time.time() < start_at:
     pass
 settings = Settings.from_env()
-records = build_records(settings)
-build_tracked_records(settings).close()
+Runner(settings, RunOptions()).prepare_store()
+records = build_records(settings, create_tables=False)
 build_projection_runner(settings, records=records).prepare()
 build_ledger(settings, records)
 records.close()
