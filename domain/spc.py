@@ -355,11 +355,18 @@ class ControlChart(Record):
         return tuple(new.values())
 
     def _alarms(self, plotted: list[PlottedPoint]) -> list[Alarm]:
+        """One alarm per episode: a pattern that goes on (a tenth point on one side where
+        nine fire) is the alarm already raised, not another; once it breaks, its next
+        completion is a new alarm. A one-point rule (beyond the control limits) alarms at
+        every such point: each is a signal of its own."""
         series = [*self.window, *plotted]
+        first_new = len(self.window)
         hits = violations(rules_named(self.rules), [p.value for p in series],
-                          self.limits.centre, self.limits.sigma, since=len(self.window))
+                          self.limits.centre, self.limits.sigma, since=max(0, first_new - 1))
+        flagged = {(i, rule.id) for i, rule in hits}
         return [Alarm(rule.id, rule.description, tuple(series[max(0, i - rule.span + 1):i + 1]),
-                      self.limits) for i, rule in hits]
+                      self.limits) for i, rule in hits
+                if i >= first_new and (rule.span == 1 or (i - 1, rule.id) not in flagged)]
 
 
 def _checked_spec(what: str, spec: Limits) -> Limits:

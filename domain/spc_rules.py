@@ -3,7 +3,8 @@
 Each rule is a pure test over the plotted series (individual values or subgroup means), the
 chart's centre line and the sigma of the plotted statistic; it returns the indices of the
 points that complete its pattern, so a pattern that goes on (ten in a row where nine fire)
-fires again at every point that extends it.
+fires again at every point that extends it (a control chart raises one alarm for such an
+episode: see ``ControlChart``).
 
 Conventions, where the published wording leaves room:
 - "beyond k sigma" is strictly more than k sigma from the centre; "within 1 sigma" is its

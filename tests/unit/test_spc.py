@@ -223,6 +223,30 @@ def test_a_run_started_in_one_call_fires_when_a_later_call_completes_it() -> Non
         ["PointsCharted", "AlarmRaised"]
 
 
+def test_a_run_that_goes_on_is_one_alarm_and_a_run_that_forms_again_is_another() -> None:
+    # A shifted process: nine above the centre complete Nelson 2; three more above, in the
+    # same call and in a later one, are the same episode. One point below breaks the run;
+    # nine above again are a new episode, and a new alarm.
+    chart = established(rules=("nelson-2",))
+    (first,) = chart.chart(points(*[10.3] * 11), POLICY, RECORDED)
+    assert [p.points[0] for p in first.points] == list(points(*[10.3] * 9))
+    assert chart.chart(points(10.3, first=12), POLICY, RECORDED) == []
+    assert chart.chart(points(9.7, *[10.3] * 8, first=13), POLICY, RECORDED) == []
+
+    (again,) = chart.chart(points(10.3, 10.3, first=22), POLICY, RECORDED)
+
+    assert [p.points[0] for p in again.points] == list(points(*[10.3] * 9, first=14))
+    assert chart.alarms_raised == 2
+
+
+def test_every_point_beyond_the_control_limits_is_an_alarm_of_its_own() -> None:
+    chart = established(rules=("nelson-1",))
+
+    alarms = chart.chart(points(13.5, 13.6, 6.4), POLICY, RECORDED)
+
+    assert [a.points[0].value for a in alarms] == [13.5, 13.6, 6.4]
+
+
 def test_rules_not_enabled_on_a_chart_do_not_fire() -> None:
     chart = established(rules=("we-1",))
 
