@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from domain.records import QualityError
 from services.runner import BrokerUnreachable
+from services.runtime import tune_garbage_collector
 from services.settings import Settings, SettingsError
 
 # Modules that add sub-commands: each has register(subparsers) and sets `handler`.
@@ -61,5 +62,12 @@ def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
+def entry() -> int:
+    """The `qrec` command: a process of its own, so its garbage collector is tuned for
+    qrec's batches (services.runtime); ``main`` alone leaves the calling process as it is."""
+    tune_garbage_collector()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

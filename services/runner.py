@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import importlib
 import inspect
 import signal
@@ -244,27 +243,9 @@ class Runner:
         print(f"[{stamp}] " + " | ".join(parts), flush=True)
 
 
-# Container allocations between two young-generation collections in `qrec run` (Python's
-# default: 700). Intake builds some 20 objects per result that all live until their batch
-# of 500 messages commits, so at the default the collector walks them again and again and
-# promotes them into full collections: at 20,000 a message costs ~72 us of Python instead
-# of ~99 us (PostgreSQL, batches of 500, medians of three interleaved runs).
-YOUNG_COLLECTION_THRESHOLD = 20_000
-
-
-def tune_garbage_collector() -> None:
-    """For a long-running process: what start-up built (modules, master data, settings) is
-    frozen out of every later collection, and young collections run less often."""
-    gc.collect()
-    gc.freeze()
-    _, middle, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, middle, oldest)
-
-
 def run(settings: Settings, options: RunOptions) -> int:
     runner = Runner(settings, options)
     runner.prepare_store()
-    tune_garbage_collector()
     embedded = None
     url = settings.broker_url
     if not url:

@@ -6,6 +6,7 @@ import pkgutil
 import sys
 
 import tests.bench as package
+from services.runtime import tune_garbage_collector
 
 
 def bench_names() -> list[str]:
@@ -19,6 +20,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply the work sizes (0.1 for a quick look)")
     args = parser.parse_args()
+    tune_garbage_collector()  # as every `qrec` process runs (both sides of each benchmark)
     for name in args.names or bench_names():
         print(f"== {name}", flush=True)
         importlib.import_module(f"tests.bench.bench_{name}").run(args.scale)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
-import gc
 import io
 import os
 import pstats
@@ -30,7 +29,6 @@ from psycopg import sql
 from services.composition import build_records
 from services.contracts import Topology
 from services.ingest import IngestOptions, IngestService
-from services.runner import tune_garbage_collector
 from services.settings import Settings
 from services.simulator import SAMPLE_MASTER_DATA, load_master_data
 from services.streams import declare_streams, delete_streams
@@ -190,13 +188,7 @@ def run(scale: float) -> None:
     slowed by others (one round when profiling)."""
     count = max(500, int(20_000 * scale))
     profile = cProfile.Profile() if os.environ.get("QREC_BENCH_PROFILE") == "1" else None
-    thresholds = gc.get_threshold()
-    tune_garbage_collector()  # as `qrec run` does (both sides run in this process)
-    try:
-        rounds = [one_round(count, profile) for _ in range(1 if profile else ROUNDS)]
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*thresholds)
+    rounds = [one_round(count, profile) for _ in range(1 if profile else ROUNDS)]
     rate, lat, _, _ = max(rounds, key=lambda r: r[0])
     _, _, plain, plain_lat = max(rounds, key=lambda r: r[2])
     print(f"{count} messages x {RESULTS_PER_MESSAGE} results, batches of {BATCH}, "
