@@ -4,7 +4,10 @@ ledger and the signed checkpoints, and name the first position where the history
 One pass over the notification log: each recomputed leaf grows a fresh tree in memory; every
 completed tile node is compared with the stored one (one lookup per 16 events), every
 checkpoint's root and signature when the tree reaches its size. Only a failing tile is read
-leaf by leaf, to pinpoint the event and say what happened to it.
+leaf by leaf, to pinpoint the event and say what happened to it. The stored leaves are read
+page by page beside the events: a leaf row that no longer matches its event (the hash, the
+record it names, or the row gone) while the events still give the stored tree is named too,
+since proofs and exports read those rows.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from projections.ledger.merkle import TILE_HEIGHT, Frontier
-from projections.ledger.store import Ledger
+from projections.ledger.store import Ledger, leaf_digest
 from projections.ledger.verifier import (
     Checkpoint,
     event_leaf_hash,
@@ -74,6 +77,8 @@ class _Pass:
     frontier: Frontier = field(default_factory=Frontier)
     tile: list[EventKey] = field(default_factory=list)
     next_cp: int = 0
+    bad_leaf: Finding | None = None  # in the open tile; reported if its events hold up
+    signed_to: int = 0  # the events up to here gave the root of a signed checkpoint
 
 
 def verify_store(ledger: Ledger, store: EventStore, public_keys: dict[str, bytes], *,
@@ -99,17 +104,21 @@ def _scan(run: _Pass, report: AuditReport, progress: Progress | None,
         progress(0, total)
     while True:
         page = run.store.select_notifications(start, page_size)
-        for n in page:
-            if frontier.size >= size:
-                report.pending += 1
-                continue
-            h = event_leaf_hash(n.originator_id, n.originator_version, n.topic, n.state)
-            tile.append((n.originator_id, n.originator_version, h))
-            for level, idx, node in frontier.append(h):
+        keys = [(n.originator_id, n.originator_version,
+                 event_leaf_hash(n.originator_id, n.originator_version, n.topic, n.state))
+                for n in page[:max(0, size - frontier.size)]]
+        report.pending += len(page) - len(keys)
+        if run.bad_leaf is None:
+            run.bad_leaf = _first_bad_leaf(run.ledger, frontier.size, keys)
+        for key in keys:
+            tile.append(key)
+            for level, idx, node in frontier.append(key[2]):
                 if nodes.get((level, idx)) != node:
                     return _pinpoint(run, level, idx)
                 if level == TILE_HEIGHT:
                     tile.clear()
+                    if run.bad_leaf is not None and run.bad_leaf.position < frontier.size:
+                        return run.bad_leaf
             if run.next_cp < len(run.checkpoints) and \
                     run.checkpoints[run.next_cp][0].tree_size == frontier.size:
                 found = _check_checkpoints(run)
@@ -123,8 +132,32 @@ def _scan(run: _Pass, report: AuditReport, progress: Progress | None,
         start = page[-1].id + 1
 
 
+def _first_bad_leaf(ledger: Ledger, first: int, keys: list[EventKey]) -> Finding | None:
+    """The first stored leaf of a page that does not match its event, if any. Where the
+    database computes the page's leaf digest, only a page that differs is read row by row."""
+    if not keys:
+        return None
+    stop = first + len(keys)
+    if ledger.leaf_digest(first, stop) == leaf_digest(keys):
+        return None
+    stored = ledger.leaf_keys(first, stop)
+    for position, (oid, version, h) in enumerate(keys, start=first):
+        if stored.get(position) != (str(oid), version, h):
+            return _bad_leaf(position, stored.get(position))
+    return None
+
+
+def _bad_leaf(position: int, stored: tuple[str, int, bytes] | None) -> Finding:
+    what = "is gone" if stored is None else \
+        f"(record {stored[0]} version {stored[1]}) does not match the event stored there"
+    return Finding(position, LEDGER_CHANGED, f"the ledger's leaf at position {position} "
+                   f"{what}, though the events still give the stored tree")
+
+
 def _finish(run: _Pass, report: AuditReport) -> Finding | None:
     """The end of the store: a short store, a partial tile and checkpoints beyond the end."""
+    if run.bad_leaf is not None and run.bad_leaf.position < run.signed_to:
+        return run.bad_leaf  # the events are what was signed: the leaf row is what changed
     found = _compare_tile(run, run.frontier.size - len(run.tile), report.tree_size)
     if found:
         return found
@@ -154,6 +187,7 @@ def _check_checkpoints(run: _Pass) -> Finding | None:
                 size - 1, INCONSISTENT, f"the {'exported ' if outside else ''}checkpoint at "
                 f"tree size {size} ({cp.timestamp}) signs root {cp.root_hash.hex()[:16]}..., "
                 f"the stored events give {root.hex()[:16]}...")
+        run.signed_to = size
     return None
 
 

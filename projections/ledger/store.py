@@ -9,6 +9,7 @@ notification id taken in, the tree size and its right edge).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     union_all,
     update,
 )
@@ -129,6 +131,13 @@ def ledger_engine(views_url: str, schema: str | None = None) -> Engine:
             conn.execute(CreateSchema(schema, if_not_exists=True))
         Base.metadata.create_all(conn)
     return engine
+
+
+def leaf_digest(keys: Sequence[tuple[UUID, int, bytes]]) -> bytes:
+    """SHA-256 over (record id, version, leaf hash) of consecutive leaves (16 + 8 + 32
+    bytes each), in the form ``Ledger.leaf_digest`` has the database compute."""
+    return hashlib.sha256(b"".join(oid.bytes + version.to_bytes(8, "big", signed=True) + h
+                                   for oid, version, h in keys)).digest()
 
 
 class Ledger:
@@ -273,6 +282,42 @@ class Ledger:
                 .order_by(LedgerLeaf.position))
             return [LedgerLeafRow(r.position, r.originator_id, r.originator_version,
                                   r.leaf_hash) for r in rows]
+
+    def leaf_keys(self, start: int, stop: int) -> dict[int, tuple[str, int, bytes]]:
+        """(record id, version, leaf hash) by position in [start, stop): what verify checks
+        every stored leaf against. Read with the driver's own cursor: verify reads every
+        leaf, and SQLAlchemy's result rows cost more than the rest of the read (PostgreSQL,
+        200k leaves: ~2.9 us a leaf through SQLAlchemy, ~1.6 us through the cursor)."""
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        table = self._leaves_table()
+        with self.engine.connect() as conn:
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(f"SELECT position, originator_id, originator_version, leaf_hash "
+                           f"FROM {table} WHERE position >= {mark} AND position < {mark}",
+                           (start, stop))
+            return {position: (oid, version, h) for position, oid, version, h in cursor}
+
+    def leaf_digest(self, start: int, stop: int) -> bytes | None:
+        """``leaf_digest`` of the stored leaves in [start, stop), computed by PostgreSQL (one
+        row instead of one per leaf); None on SQLite, which cannot."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        with self.engine.connect() as conn:
+            return bytes(conn.execute(text(
+                "SELECT sha256(COALESCE(string_agg(decode(replace(originator_id, '-', ''), "
+                "'hex') || int8send(originator_version) || leaf_hash, ''::bytea "
+                f"ORDER BY position), ''::bytea)) FROM {self._leaves_table()} "
+                "WHERE position >= :start AND position < :stop"),
+                {"start": start, "stop": stop}).scalar_one())
+
+    def _leaves_table(self) -> str:
+        """The leaves table's name for SQL written out (the schema is otherwise put in by
+        the engine's schema translation)."""
+        quote = self.engine.dialect.identifier_preparer.quote
+        options = self.engine.get_execution_options()
+        schema = (options.get("schema_translate_map") or {}).get(None)
+        table = quote(LedgerLeaf.__tablename__)
+        return f"{quote(schema)}.{table}" if schema else table
 
     def stored_nodes(self) -> dict[tuple[int, int], bytes]:
         with self.engine.connect() as conn:

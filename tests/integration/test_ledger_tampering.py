@@ -19,6 +19,7 @@ from projections.ledger.audit import (
     BAD_SIGNATURE,
     CHANGED,
     EXTRA,
+    LEDGER_CHANGED,
     MISSING,
     OUT_OF_ORDER,
     consistent_with,
@@ -32,8 +33,9 @@ from projections.ledger.store import (
     LedgerNode,
     LedgerPolicy,
     LedgerTracking,
+    leaf_digest,
 )
-from projections.ledger.verifier import Checkpoint
+from projections.ledger.verifier import Checkpoint, event_leaf_hash
 from services.composition import build_ledger, build_records
 from services.settings import Settings
 
@@ -117,6 +119,20 @@ def test_an_untouched_history_verifies_and_extends_the_earlier_checkpoint(
     assert history.still_extends_earlier() is None
 
 
+def test_postgresql_digests_intact_leaves_as_verify_does_so_pages_are_not_read_row_by_row(
+        history: History) -> None:
+    events = history.records.recorder.select_notifications(1, EVENTS)
+    keys = [(n.originator_id, n.originator_version,
+             event_leaf_hash(n.originator_id, n.originator_version, n.topic, n.state))
+            for n in events]
+    stored = history.ledger.leaf_digest(3, 30)
+    if history.settings.uses_postgres:
+        assert stored == leaf_digest(keys[3:30])
+        assert stored != leaf_digest(keys[3:29]) and stored != leaf_digest(keys[4:30])
+    else:
+        assert stored is None  # SQLite: verify reads the leaves row by row
+
+
 def test_a_changed_event_body_is_named_at_its_position(history: History) -> None:
     history.events.set_state(21, history.events.state(21).replace(b'"Line 1"', b'"Line 2"'))
     assert_found(history, 21, CHANGED)
@@ -159,6 +175,29 @@ def test_truncating_the_newest_events_is_named_where_the_store_now_ends(
     history.events.sql("DELETE FROM {t} WHERE {nid} > 35")
     report = assert_found(history, 35, MISSING)
     assert "truncated" in report.finding.detail
+
+
+@pytest.mark.parametrize("edit", ["hash", "record", "deleted"])
+@pytest.mark.parametrize("position", [21, 35])  # in a whole tile; in the last, open one
+def test_an_edited_leaf_of_the_ledger_is_named_though_the_events_are_intact(
+        history: History, edit: str, position: int) -> None:
+    # The events and the stored tree nodes are untouched; one stored leaf row is not: its
+    # hash, the record it names (what an export looks an event's position up by), or the
+    # row itself. Proofs through it would fail; verify says so first.
+    where = LedgerLeaf.position == position
+    with history.ledger.engine.begin() as conn:
+        if edit == "deleted":
+            conn.execute(delete(LedgerLeaf).where(where))
+        else:
+            values = {"leaf_hash": bytes(32)} if edit == "hash" else \
+                {"originator_id": str(uuid.uuid4())}
+            conn.execute(update(LedgerLeaf).where(where).values(**values))
+    report = history.verify()
+    assert report.finding is not None, "tampering went unnoticed"
+    assert (report.finding.position, report.finding.kind) == (position, LEDGER_CHANGED)
+    assert f"leaf at position {position}" in report.finding.detail
+    # The records themselves are intact: they still extend the checkpoint kept earlier.
+    assert history.still_extends_earlier() is None
 
 
 def test_a_ledger_rewritten_with_a_fresh_key_fails_at_the_first_checkpoint(
