@@ -24,7 +24,6 @@ def event_store_env(settings: Settings, *, create_tables: bool = True) -> dict[s
     """eventsourcing's environment for the event store the settings name."""
     if settings.uses_postgres:
         pg = settings.postgres_parts()
-        ensure_pg_schema(settings)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "APPLICATION_RECORDER_TOPIC": "services.pg_recorder:CopyApplicationRecorder",
@@ -80,9 +79,10 @@ def _setup_lock(settings: Settings) -> Iterator[None]:
 
 def construct(settings: Settings, build: Callable[..., App], env: dict[str, str],
               **options: Any) -> App:
-    """``build(env=env, **options)``: an application whose construction may create the
-    event store's tables, taking turns with other processes on PostgreSQL."""
-    if not settings.uses_postgres or env.get("CREATE_TABLE") == "n":
+    """``build(env=env, **options)``: an application on the settings' store. On PostgreSQL
+    its schema is made sure of first, and a construction that creates the event store's
+    tables takes turns with other processes."""
+    if not settings.uses_postgres:
         return build(env=env, **options)
     with _setup_lock(settings):
         return build(env=env, **options)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from projections.ledger.merkle import TILE_HEIGHT, Frontier
-from projections.ledger.store import Ledger, leaf_digest
+from projections.ledger.store import Ledger, LedgerLeafRow, leaf_digest
 from projections.ledger.verifier import (
     Checkpoint,
     event_leaf_hash,
@@ -140,16 +140,19 @@ def _first_bad_leaf(ledger: Ledger, first: int, keys: list[EventKey]) -> Finding
     stop = first + len(keys)
     if ledger.leaf_digest(first, stop) == leaf_digest(keys):
         return None
-    stored = ledger.leaf_keys(first, stop)
+    stored = {leaf.position: leaf for leaf in ledger.leaves(first, stop)}
     for position, (oid, version, h) in enumerate(keys, start=first):
-        if stored.get(position) != (str(oid), version, h):
-            return _bad_leaf(position, stored.get(position))
+        leaf = stored.get(position)
+        if leaf is None or (leaf.originator_id, leaf.originator_version, leaf.leaf_hash) != \
+                (str(oid), version, h):
+            return _bad_leaf(position, leaf)
     return None
 
 
-def _bad_leaf(position: int, stored: tuple[str, int, bytes] | None) -> Finding:
-    what = "is gone" if stored is None else \
-        f"(record {stored[0]} version {stored[1]}) does not match the event stored there"
+def _bad_leaf(position: int, leaf: LedgerLeafRow | None) -> Finding:
+    what = "is gone" if leaf is None else (f"(record {leaf.originator_id} version "
+                                           f"{leaf.originator_version}) does not match the "
+                                           "event stored there")
     return Finding(position, LEDGER_CHANGED, f"the ledger's leaf at position {position} "
                    f"{what}, though the events still give the stored tree")
 

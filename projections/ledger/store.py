@@ -283,20 +283,6 @@ class Ledger:
             return [LedgerLeafRow(r.position, r.originator_id, r.originator_version,
                                   r.leaf_hash) for r in rows]
 
-    def leaf_keys(self, start: int, stop: int) -> dict[int, tuple[str, int, bytes]]:
-        """(record id, version, leaf hash) by position in [start, stop): what verify checks
-        every stored leaf against. Read with the driver's own cursor: verify reads every
-        leaf, and SQLAlchemy's result rows cost more than the rest of the read (PostgreSQL,
-        200k leaves: ~2.9 us a leaf through SQLAlchemy, ~1.6 us through the cursor)."""
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        table = self._leaves_table()
-        with self.engine.connect() as conn:
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            cursor.execute(f"SELECT position, originator_id, originator_version, leaf_hash "
-                           f"FROM {table} WHERE position >= {mark} AND position < {mark}",
-                           (start, stop))
-            return {position: (oid, version, h) for position, oid, version, h in cursor}
-
     def leaf_digest(self, start: int, stop: int) -> bytes | None:
         """``leaf_digest`` of the stored leaves in [start, stop), computed by PostgreSQL (one
         row instead of one per leaf); None on SQLite, which cannot."""
@@ -311,8 +297,7 @@ class Ledger:
                 {"start": start, "stop": stop}).scalar_one())
 
     def _leaves_table(self) -> str:
-        """The leaves table's name for SQL written out (the schema is otherwise put in by
-        the engine's schema translation)."""
+        """The leaves table's name for SQL written out (``text`` is not schema-translated)."""
         quote = self.engine.dialect.identifier_preparer.quote
         options = self.engine.get_execution_options()
         schema = (options.get("schema_translate_map") or {}).get(None)
