@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate, DomainEvent
 from eventsourcing.persistence import IntegrityError, Recording
 
 from domain import intake
+from domain.access import Access, access_id, roles_at
 from domain.calibration import Instrument, instrument_id
 from domain.corrective_action import CorrectiveAction, corrective_action_id
 from domain.inspection import (
@@ -33,7 +34,14 @@ from domain.process import (
     ControlPlanRevision,
     control_plan_id,
 )
-from domain.records import Provenance, Record, RecordExists, RecordNotFound, record_id
+from domain.records import (
+    Provenance,
+    Record,
+    RecordExists,
+    RecordNotFound,
+    VersionConflict,
+    record_id,
+)
 from domain.reports import (
     CalibrationReport,
     InspectionReport,
@@ -42,6 +50,13 @@ from domain.reports import (
     ReadingReport,
 )
 from domain.timetravel import record_as_recorded_at
+from domain.trace import (
+    FailedCalibration,
+    GaugeTrace,
+    GaugeUsage,
+    gauge_usage_id,
+    reverse_trace_number,
+)
 
 A = TypeVar("A", bound=Aggregate)
 Clock = Callable[[], datetime]
@@ -104,12 +119,16 @@ class QualityRecords(Application[UUID]):
         return records[0].id
 
     def change(self, cls: type[A], aggregate_id: UUID, key: object,
-               command: Callable[[A], Iterable[Aggregate] | Any]) -> A:
+               command: Callable[[A], Iterable[Aggregate] | Any],
+               expected_version: int | None = None) -> A:
         """Load a record, run a command on it, save; retried on a concurrent write.
 
-        A command may return other records it changed: they commit in the same transaction."""
+        A command may return other records it changed: they commit in the same transaction.
+        With ``expected_version`` (the version the caller saw), a record at any other
+        version is a VersionConflict, also when a concurrent write gets in first."""
         for attempt in range(MAX_CONFLICT_RETRIES):
             aggregate = self.load(cls, aggregate_id, key)
+            check_version(aggregate, cls, key, expected_version)
             also = command(aggregate)
             others = also if isinstance(also, (list, tuple)) else ()
             try:
@@ -124,13 +143,15 @@ class QualityRecords(Application[UUID]):
 
     def register_instrument(self, tag: str, kind: str, unit: str, range: tuple[float, float],
                             resolution: float, tolerance: float, interval_days: int,
-                            location: str, prov: Provenance) -> UUID:
+                            location: str, prov: Provenance,
+                            serial_number: str | None = None) -> UUID:
         gauge = Instrument.register(tag, kind, unit, range, resolution, tolerance,
-                                    interval_days, location, prov, self.clock())
+                                    interval_days, location, prov, self.clock(),
+                                    serial_number=serial_number)
         return self.create(gauge, key=tag)
 
     def define_inspection_plan(self, plan: str, revision: PlanRevision,
-                               prov: Provenance) -> bool:
+                               prov: Provenance, expected_version: int | None = None) -> bool:
         """Define a plan or release a new revision of it; False if that revision is known."""
         try:
             existing = self.load(InspectionPlan, plan_id(plan), plan)
@@ -139,12 +160,13 @@ class QualityRecords(Application[UUID]):
             return True
         if any(r.revision == revision.revision for r in existing.revisions):
             return False
+        check_version(existing, InspectionPlan, plan, expected_version)
         existing.release_revision(revision, prov, self.clock())
         self.save(existing)
         return True
 
     def define_control_plan(self, plan: str, revision: ControlPlanRevision,
-                            prov: Provenance) -> bool:
+                            prov: Provenance, expected_version: int | None = None) -> bool:
         """Define a control plan or release a new revision; False if that revision is known."""
         for attempt in range(MAX_CONFLICT_RETRIES):
             register = self._control_plan_register(prov)
@@ -152,6 +174,7 @@ class QualityRecords(Application[UUID]):
                 cp = self.load(ControlPlan, control_plan_id(plan), plan)
                 if any(r.revision == revision.revision for r in cp.revisions):
                     return False
+                check_version(cp, ControlPlan, plan, expected_version)
                 cp.release_revision(revision, prov, self.clock())
             except RecordNotFound:
                 cp = ControlPlan.define(plan, revision, prov, self.clock())
@@ -175,26 +198,51 @@ class QualityRecords(Application[UUID]):
     def instrument(self, tag: str, version: int | None = None) -> Instrument:
         return self.load(Instrument, instrument_id(tag), tag, version)
 
-    def record_calibration(self, report: CalibrationReport) -> Outcome:
+    def record_calibration(self, report: CalibrationReport,
+                           prov: Provenance | None = None,
+                           expected_version: int | None = None) -> Outcome:
+        """A calibration from a lab message (its provenance from the report) or entered by
+        hand (``prov``: who entered it)."""
         changed: list[bool] = []
         gauge = self.change(Instrument, instrument_id(report.instrument), report.instrument,
                             lambda g: changed.append(g.record_calibration(
                                 report.performed_at, report.performed_by, report.certificate,
                                 report.standard, report.uncertainty, report.points,
-                                report.result, report.provenance(), self.clock())))
+                                report.result, prov or report.provenance(), self.clock())),
+                            expected_version)
         return Outcome("recorded" if changed[-1] else "duplicate", gauge.id)
 
-    def quarantine_instrument(self, tag: str, prov: Provenance) -> Instrument:
+    def quarantine_instrument(self, tag: str, prov: Provenance,
+                              expected_version: int | None = None) -> Instrument:
         return self.change(Instrument, instrument_id(tag), tag,
-                           lambda g: g.quarantine(prov, self.clock()))
+                           lambda g: g.quarantine(prov, self.clock()), expected_version)
 
-    def release_instrument(self, tag: str, prov: Provenance) -> Instrument:
+    def release_instrument(self, tag: str, prov: Provenance,
+                           expected_version: int | None = None) -> Instrument:
         return self.change(Instrument, instrument_id(tag), tag,
-                           lambda g: g.release(prov, self.clock()))
+                           lambda g: g.release(prov, self.clock()), expected_version)
 
-    def retire_instrument(self, tag: str, prov: Provenance) -> Instrument:
+    def retire_instrument(self, tag: str, prov: Provenance,
+                          expected_version: int | None = None) -> Instrument:
         return self.change(Instrument, instrument_id(tag), tag,
-                           lambda g: g.retire(prov, self.clock()))
+                           lambda g: g.retire(prov, self.clock()), expected_version)
+
+    def reverse_trace(self, tag: str) -> GaugeTrace:
+        """A gauge's failed calibrations with the nonconformance listing each one's suspect
+        lots, and the results it measured since it was last left in tolerance."""
+        gauge = self.instrument(tag)
+        failures = tuple(
+            FailedCalibration(e.originator_version, e.performed_at, e.certificate, number,
+                              self.exists(nonconformance_id(number)))
+            for e in self.events.get(gauge.id)
+            if isinstance(e, Instrument.CalibrationRecorded) and e.result == "fail"
+            for number in (reverse_trace_number(tag, e.originator_version),))
+        try:
+            usage = self.load(GaugeUsage, gauge_usage_id(tag), tag)
+        except RecordNotFound:  # nothing measured with it yet
+            return GaugeTrace(tag, gauge.status, None, (), failures)
+        uses = sorted(usage.uses.values(), key=lambda u: (u.occurred_at, u.ref))
+        return GaugeTrace(tag, gauge.status, usage.period_start, tuple(uses), failures)
 
     # -- intake from lines --------------------------------------------------------------------
 
@@ -205,10 +253,14 @@ class QualityRecords(Application[UUID]):
     def record_readings(self, reports: Sequence[ReadingReport]) -> list[Outcome]:
         return intake.record_batch(self, reports, intake.one_reading)
 
-    def record_lot_movement(self, report: LotMovementReport) -> Outcome:
+    def record_lot_movement(self, report: LotMovementReport, prov: Provenance | None = None,
+                            expected_version: int | None = None) -> Outcome:
+        """A shipment or return from the ERP (provenance from the report) or entered by
+        hand (``prov``: who entered it)."""
         moved: list[bool] = []
         lot = self.change(Lot, lot_id(report.lot), report.lot, lambda x: moved.append(
-            x.move(report.movement, report.customer, report.provenance(), self.clock())))
+            x.move(report.movement, report.customer, prov or report.provenance(),
+                   self.clock())), expected_version)
         return Outcome("recorded" if moved[-1] else "duplicate", lot.id)
 
     # -- inspections by hand ----------------------------------------------------------------
@@ -230,7 +282,7 @@ class QualityRecords(Application[UUID]):
         return self.load(Inspection, record_id("inspection", number), number)
 
     def record_results(self, number: str, measurements: tuple[Measurement, ...],
-                       prov: Provenance) -> Inspection:
+                       prov: Provenance, expected_version: int | None = None) -> Inspection:
         def command(i: Inspection) -> None:
             plan = self.load(InspectionPlan, plan_id(i.header.plan), i.header.plan)
             rev = next(r for r in plan.revisions if r.revision == i.header.plan_revision)
@@ -238,10 +290,11 @@ class QualityRecords(Application[UUID]):
             results = judge(i.header.plan, rev, measurements, self._gauge_conditions(
                 measurements, at))
             i.record_results(results, prov, self.clock())
-        return self.change(Inspection, record_id("inspection", number), number, command)
+        return self.change(Inspection, record_id("inspection", number), number, command,
+                           expected_version)
 
     def correct_result(self, inspection: UUID, index: int, value: float,
-                       prov: Provenance) -> Inspection:
+                       prov: Provenance, expected_version: int | None = None) -> Inspection:
         def command(i: Inspection) -> None:
             plan = self.load(InspectionPlan, plan_id(i.header.plan), i.header.plan)
             rev = next(r for r in plan.revisions if r.revision == i.header.plan_revision)
@@ -250,11 +303,12 @@ class QualityRecords(Application[UUID]):
             at = prov.occurred_at or self.clock()
             (result,) = judge(i.header.plan, rev, (m,), self._gauge_conditions((m,), at))
             i.correct_result(index, result, prov, self.clock())
-        return self.change(Inspection, inspection, inspection, command)
+        return self.change(Inspection, inspection, inspection, command, expected_version)
 
-    def close_inspection(self, number: str, prov: Provenance) -> Inspection:
+    def close_inspection(self, number: str, prov: Provenance,
+                         expected_version: int | None = None) -> Inspection:
         return self.change(Inspection, record_id("inspection", number), number,
-                           lambda i: i.close(prov, self.clock()))
+                           lambda i: i.close(prov, self.clock()), expected_version)
 
     def _gauge_conditions(self, measurements: tuple[Measurement, ...],
                           at: datetime) -> dict[str, str]:
@@ -273,25 +327,32 @@ class QualityRecords(Application[UUID]):
         return self.create(Lot.open(lot, product, prov, self.clock()), key=lot)
 
     def start_operation(self, lot: str, operation: str, station: str | None,
-                        prov: Provenance) -> Lot:
+                        prov: Provenance, expected_version: int | None = None) -> Lot:
         return self.change(Lot, lot_id(lot), lot,
-                           lambda x: x.start_operation(operation, station, prov, self.clock()))
+                           lambda x: x.start_operation(operation, station, prov, self.clock()),
+                           expected_version)
 
-    def complete_operation(self, lot: str, operation: str, prov: Provenance) -> Lot:
+    def complete_operation(self, lot: str, operation: str, prov: Provenance,
+                           expected_version: int | None = None) -> Lot:
         return self.change(Lot, lot_id(lot), lot,
-                           lambda x: x.complete_operation(operation, prov, self.clock()))
+                           lambda x: x.complete_operation(operation, prov, self.clock()),
+                           expected_version)
 
     def consume_component(self, lot: str, component_lot: str, quantity: float | None,
-                          prov: Provenance) -> Lot:
+                          prov: Provenance, expected_version: int | None = None) -> Lot:
         self.lot(component_lot)  # genealogy names only lots we know
         return self.change(Lot, lot_id(lot), lot,
-                           lambda x: x.consume(component_lot, quantity, prov, self.clock()))
+                           lambda x: x.consume(component_lot, quantity, prov, self.clock()),
+                           expected_version)
 
-    def hold_lot(self, lot: str, prov: Provenance) -> Lot:
-        return self.change(Lot, lot_id(lot), lot, lambda x: x.hold(prov, self.clock()))
+    def hold_lot(self, lot: str, prov: Provenance, expected_version: int | None = None) -> Lot:
+        return self.change(Lot, lot_id(lot), lot, lambda x: x.hold(prov, self.clock()),
+                           expected_version)
 
-    def release_lot(self, lot: str, prov: Provenance) -> Lot:
-        return self.change(Lot, lot_id(lot), lot, lambda x: x.release(prov, self.clock()))
+    def release_lot(self, lot: str, prov: Provenance,
+                    expected_version: int | None = None) -> Lot:
+        return self.change(Lot, lot_id(lot), lot, lambda x: x.release(prov, self.clock()),
+                           expected_version)
 
     # -- nonconformances and corrective actions ---------------------------------------------
 
@@ -312,24 +373,49 @@ class QualityRecords(Application[UUID]):
     def nonconformance(self, number: str) -> Nonconformance:
         return self.load(Nonconformance, nonconformance_id(number), number)
 
-    def record_containment(self, number: str, action: str, prov: Provenance) -> Nonconformance:
+    def add_lot_to_nonconformance(self, number: str, lot: str, prov: Provenance,
+                                  hold: bool = True,
+                                  expected_version: int | None = None) -> Nonconformance:
+        """Name one more lot in a nonconformance, linked to it (and by default held) in the
+        same transaction."""
+        def command(nc: Nonconformance) -> list[Lot]:
+            affected = self.lot(lot)
+            nc.add_lot(lot, prov, self.clock())
+            affected.link_nonconformance(nc.id, prov, self.clock())
+            if hold:
+                affected.hold(prov.requiring_reason(f"hold lot {lot}"), self.clock())
+            return [affected]
+        return self.change(Nonconformance, nonconformance_id(number), number, command,
+                           expected_version)
+
+    def add_evidence(self, number: str, evidence: tuple[str, ...], prov: Provenance,
+                     expected_version: int | None = None) -> Nonconformance:
         return self.change(Nonconformance, nonconformance_id(number), number,
-                           lambda nc: nc.record_containment(action, prov, self.clock()))
+                           lambda nc: nc.add_evidence(evidence, prov, self.clock()),
+                           expected_version)
+
+    def record_containment(self, number: str, action: str, prov: Provenance,
+                           expected_version: int | None = None) -> Nonconformance:
+        return self.change(Nonconformance, nonconformance_id(number), number,
+                           lambda nc: nc.record_containment(action, prov, self.clock()),
+                           expected_version)
 
     def disposition(self, number: str, disposition: str, approver: str,
-                    prov: Provenance) -> Nonconformance:
+                    prov: Provenance, expected_version: int | None = None) -> Nonconformance:
         return self.change(Nonconformance, nonconformance_id(number), number,
                            lambda nc: nc.disposition_as(disposition, approver, prov,
-                                                        self.clock()))
+                                                        self.clock()), expected_version)
 
-    def close_nonconformance(self, number: str, prov: Provenance) -> Nonconformance:
+    def close_nonconformance(self, number: str, prov: Provenance,
+                             expected_version: int | None = None) -> Nonconformance:
         def command(nc: Nonconformance) -> list[Lot]:
             nc.close(prov, self.clock())
             lots = [self.lot(lot) for lot in nc.lots]
             for lot in lots:
                 lot.resolve_nonconformance(nc.id, prov, self.clock())
             return lots
-        return self.change(Nonconformance, nonconformance_id(number), number, command)
+        return self.change(Nonconformance, nonconformance_id(number), number, command,
+                           expected_version)
 
     def open_corrective_action(self, number: str, nonconformance: str | None, problem: str,
                                prov: Provenance) -> UUID:
@@ -343,12 +429,45 @@ class QualityRecords(Application[UUID]):
         return self.load(CorrectiveAction, corrective_action_id(number), number)
 
     def update_corrective_action(self, number: str,
-                                 command: Callable[[CorrectiveAction, datetime], Any]
-                                 ) -> CorrectiveAction:
+                                 command: Callable[[CorrectiveAction, datetime], Any],
+                                 expected_version: int | None = None) -> CorrectiveAction:
         """Run one of CorrectiveAction's commands (root cause, plan/complete an action,
         effectiveness, close) with the recorded time."""
         return self.change(CorrectiveAction, corrective_action_id(number), number,
-                           lambda ca: command(ca, self.clock()))
+                           lambda ca: command(ca, self.clock()), expected_version)
+
+    # -- access: who may act, and every change to it ----------------------------------------
+
+    def enroll(self, principal: str, printed_name: str, kind: str, prov: Provenance) -> UUID:
+        return self.create(Access.enroll(principal, printed_name, kind, prov, self.clock()),
+                           key=principal)
+
+    def access(self, principal: str) -> Access:
+        return self.load(Access, access_id(principal), principal)
+
+    def grant_role(self, principal: str, role: str, prov: Provenance,
+                   expected_version: int | None = None) -> bool:
+        """Grant a role; False if the principal holds it already (nothing recorded)."""
+        granted: list[bool] = []
+        self.change(Access, access_id(principal), principal,
+                    lambda a: granted.append(a.grant(role, prov, self.clock())),
+                    expected_version)
+        return granted[-1]
+
+    def revoke_role(self, principal: str, role: str, prov: Provenance,
+                    expected_version: int | None = None) -> Access:
+        return self.change(Access, access_id(principal), principal,
+                           lambda a: a.revoke(role, prov, self.clock()), expected_version)
+
+    def roles_of(self, principal: str, at: datetime | None = None) -> frozenset[str]:
+        """The roles a principal holds, or held at ``at`` (recorded time); none for a
+        principal never enrolled."""
+        if at is None:
+            try:
+                return frozenset(self.access(principal).roles)
+            except RecordNotFound:
+                return frozenset()
+        return roles_at(cast(Iterable[Record.Event], self.events.get(access_id(principal))), at)
 
     # -- history --------------------------------------------------------------------------------
 
@@ -359,6 +478,11 @@ class QualityRecords(Application[UUID]):
     def as_recorded_at(self, aggregate_id: UUID, when: datetime) -> Aggregate | None:
         """The record as qrec knew it at ``when`` (recorded time); None if not yet recorded."""
         return record_as_recorded_at(self, aggregate_id, when)
+
+
+def check_version(record: Aggregate, cls: type, key: object, expected: int | None) -> None:
+    if expected is not None and record.version != expected:
+        raise VersionConflict(_kind(cls), key, expected, record.version)
 
 
 def _kind(cls: type) -> str:

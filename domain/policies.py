@@ -29,7 +29,7 @@ from domain.spc import (
     chart_baseline_id,
     control_chart_id,
 )
-from domain.trace import GaugeUsage, GaugeUse, gauge_usage_id
+from domain.trace import GaugeUsage, GaugeUse, gauge_usage_id, reverse_trace_number
 from domain.unit_of_work import UnitOfWork
 
 Policy = Callable[[UnitOfWork, Any, int], None]
@@ -149,7 +149,7 @@ def when_gauge_fails_calibration_trace_suspect_lots(uow: UnitOfWork, event: Any,
 
 def _trace(uow: UnitOfWork, event: Any, gauge: Instrument, usage: GaugeUsage,
            prov: Provenance) -> None:
-    number = f"NC-CAL-{gauge.tag}-{event.originator_version}"
+    number = reverse_trace_number(gauge.tag, event.originator_version)
     if uow.get(Nonconformance, nonconformance_id(number)) is not None:
         return
     suspects = usage.suspects(usage.period_start, event.performed_at)

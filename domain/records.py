@@ -111,6 +111,16 @@ class RecordExists(QualityError):
         self.kind, self.key = kind, key
 
 
+class VersionConflict(QualityError):
+    """The record changed since the version the caller saw: acting now would overwrite a
+    change nobody read."""
+
+    def __init__(self, kind: str, key: object, expected: int, actual: int) -> None:
+        super().__init__(f"{kind} {key} is at version {actual}, not {expected}: "
+                         "read it again before changing it")
+        self.kind, self.key, self.expected, self.actual = kind, key, expected, actual
+
+
 class WrongUnit(QualityError):
     def __init__(self, what: str, given: str, expected: str) -> None:
         super().__init__(f"{what} is in {expected}, not {given!r}")

@@ -21,6 +21,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
+from domain.access import Access
 from domain.calibration import Instrument
 from domain.corrective_action import CorrectiveAction
 from domain.inspection import Inspection, InspectionPlan
@@ -241,6 +242,9 @@ _SUMMARIES: dict[type, Callable[[Any], str]] = {
     CorrectiveAction.EffectivenessChecked: lambda e: (
         f"effectiveness {'verified' if e.effective else 'NOT verified'}: {e.evidence}"),
     CorrectiveAction.Closed: lambda e: "closed",
+    Access.Enrolled: lambda e: f"enrolled {e.kind} {e.principal} ({e.printed_name})",
+    Access.RoleGranted: lambda e: f"granted role {e.role}",
+    Access.RoleRevoked: lambda e: f"revoked role {e.role}",
 }
 
 

@@ -33,6 +33,36 @@ def gauge_usage_id(tag: str) -> UUID:
     return record_id("gauge-usage", tag)
 
 
+def reverse_trace_number(tag: str, calibration_version: int) -> str:
+    """The nonconformance that lists the suspect lots of a gauge's failed calibration (the
+    instrument event at ``calibration_version``)."""
+    return f"NC-CAL-{tag}-{calibration_version}"
+
+
+@dataclass(frozen=True)
+class FailedCalibration:
+    """A calibration that found the gauge out of tolerance, and the number of the
+    nonconformance its reverse trace raises (None in ``listed`` until the policy ran)."""
+
+    version: int
+    performed_at: datetime
+    certificate: str
+    nonconformance: str
+    listed: bool
+
+
+@dataclass(frozen=True)
+class GaugeTrace:
+    """A gauge's reverse trace: its failed calibrations, and what it measured since it was
+    last left in tolerance (what a failure now would put in doubt)."""
+
+    tag: str
+    status: str
+    period_start: datetime | None
+    uses: tuple[GaugeUse, ...]
+    failures: tuple[FailedCalibration, ...]
+
+
 class GaugeUsage(Record):
     """The uses of one gauge in its current calibration period. A passing calibration
     closes the period: older uses leave the state (never the history)."""
