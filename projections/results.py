@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Index, String
+from sqlalchemy import Connection, Float, Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.inspection import Inspection, Result
@@ -138,3 +138,16 @@ def _result_values(r: Result) -> dict[str, Any]:
     return {"characteristic": r.characteristic, "value": r.value, "unit": r.unit,
             "gauge": r.gauge, "lsl": r.lsl, "usl": r.usl, "conforming": r.conforming,
             "gauge_condition": r.gauge_condition}
+
+
+def chart_points(conn: Connection, plan: str, characteristic: str, line: str,
+                 limit: int = 500) -> list[dict[str, Any]]:
+    """The latest results of a characteristic measured on a line (what its control chart
+    plots), oldest first."""
+    r, i = ResultRow.__table__.c, InspectionRow.__table__.c
+    query = (select(r.inspection_id, r.idx, r.value, r.unit, r.conforming, r.gauge,
+                    r.gauge_condition, r.occurred_at, r.position)
+             .join(InspectionRow.__table__, i.inspection_id == r.inspection_id)
+             .where(r.plan == plan, r.characteristic == characteristic, i.line == line)
+             .order_by(r.position.desc(), r.idx.desc()).limit(limit))
+    return [dict(row) for row in reversed(conn.execute(query).mappings().all())]

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from projections.ledger.audit import consistent_with, verify_store
-from projections.ledger.pack import NotInLedger, export_pack
+from projections.ledger.pack import NotInLedger, export_pack_signed
 from projections.ledger.verifier import Checkpoint, key_id, pack_problems, public_key_raw
 from services.composition import build_ledger, build_records, keyring
 from services.history import as_argument, resolve_record
@@ -135,10 +135,9 @@ def cmd_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     records = build_records(settings)
     ledger = build_ledger(settings, records)
-    ledger.catch_up(seal=True)
     try:
-        pack = export_pack(ledger, records.recorder, args.record,
-                           ledger.keyring.public_keys())
+        pack = export_pack_signed(ledger, records.recorder, args.record,
+                                  ledger.keyring.public_keys())
     except NotInLedger as e:
         print(f"qrec audit: {e}", file=sys.stderr)
         return 1

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from domain.application import QualityRecords
 from projections.ledger.keys import Keyring
 from projections.ledger.store import Ledger, LedgerPolicy, ledger_engine
+from services.identity.credentials import CredentialStore, credential_engine
 from services.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -75,6 +76,23 @@ def _setup_lock(settings: Settings) -> Iterator[None]:
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+
+def taking_turns(settings: Settings) -> AbstractContextManager[None]:
+    """Setting up tables of qrec's own beside the event store: on PostgreSQL one process at
+    a time (see _setup_lock); SQLite serializes its writers by itself."""
+    return _setup_lock(settings) if settings.uses_postgres else nullcontext()
+
+
+def build_credentials(settings: Settings, *, clock: Clock = utc_now) -> CredentialStore:
+    """The credential store (accounts, API keys, sessions, security log) beside the log."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = CredentialStore(credential_engine(settings.identity_url, settings.pg_schema),
+                            clock=clock, lockout_after=settings.lockout_after,
+                            session_hours=settings.session_hours)
+    with taking_turns(settings):
+        store.create_tables()
+    return store
 
 
 def construct(settings: Settings, build: Callable[..., App], env: dict[str, str],

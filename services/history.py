@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any, TypeVar
 from uuid import UUID
@@ -15,12 +16,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.application import QualityRecords
 from domain.records import InvalidValue, QualityError, Record, RecordNotFound, record_id
-from domain.timetravel import (
-    history_entry,
-    record_as_occurred_at,
-    record_as_recorded_at,
-    valid_times,
-)
+from domain.timetravel import as_occurred_at, history_entry, replay, valid_times
 
 T = TypeVar("T")
 MAX_LISTED = 12  # items of a list shown in a state, before "... N more"
@@ -62,8 +58,20 @@ def parse_instant(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def render_history(app: QualityRecords, record_ref: str, as_of: datetime | None = None,
-                   by_occurred: bool = False) -> str:
+@dataclass(frozen=True)
+class RecordHistory:
+    """A record's events, those that count at the time asked for, and its state then."""
+
+    record_id: UUID
+    kind: str
+    events: list[Record.Event]
+    shown: list[Record.Event]
+    state: Aggregate | None
+    heading: str
+
+
+def read_history(app: QualityRecords, record_ref: str, as_of: datetime | None = None,
+                 by_occurred: bool = False) -> RecordHistory:
     """The history of a record and its state: now, as recorded at ``as_of`` (what qrec
     knew then) or, with ``by_occurred``, as it truly was at ``as_of`` by what we know now
     (corrections count from the time of what they correct)."""
@@ -73,23 +81,27 @@ def render_history(app: QualityRecords, record_ref: str, as_of: datetime | None 
         kind, _, key = record_ref.partition(":")
         raise RecordNotFound(kind if key else "such", key or record_ref)
     kind = type(events[0]).__qualname__.split(".")[0]
-    lines = [f"{kind} {record_ref} ({rid}): {len(events)} events"]
-    state: object
     if as_of is None:
-        shown, state, heading = events, app.repository.get(rid), "now"
-    elif by_occurred:
+        return RecordHistory(rid, kind, events, events, replay(events), "now")
+    if by_occurred:
         times = valid_times(events)
         shown = [e for e, t in zip(events, times, strict=True) if t <= as_of]
-        state = record_as_occurred_at(app, rid, as_of)
-        heading = f"as it was at {as_of.isoformat()} (occurred time, as known now)"
-    else:
-        shown = [e for e in events if e.timestamp <= as_of]
-        state = record_as_recorded_at(app, rid, as_of)
-        heading = f"as recorded at {as_of.isoformat()}"
+        return RecordHistory(rid, kind, events, shown, as_occurred_at(events, as_of),
+                             f"as it was at {as_of.isoformat()} (occurred time, as known now)")
+    shown = [e for e in events if e.timestamp <= as_of]
+    return RecordHistory(rid, kind, events, shown, replay(shown),
+                         f"as recorded at {as_of.isoformat()}")
+
+
+def render_history(app: QualityRecords, record_ref: str, as_of: datetime | None = None,
+                   by_occurred: bool = False) -> str:
+    """``read_history`` as the text `qrec history` prints."""
+    h = read_history(app, record_ref, as_of, by_occurred)
+    lines = [f"{h.kind} {record_ref} ({h.record_id}): {len(h.events)} events"]
     if as_of is not None:
-        lines.append(f"{len(shown)} of {len(events)} events count {heading}")
-    lines += ["", _event_table(shown), "", f"State {heading}:"]
-    lines += _state_lines(state) if state is not None else ["  (no such record yet)"]
+        lines.append(f"{len(h.shown)} of {len(h.events)} events count {h.heading}")
+    lines += ["", _event_table(h.shown), "", f"State {h.heading}:"]
+    lines += _state_lines(h.state) if h.state is not None else ["  (no such record yet)"]
     return "\n".join(lines)
 
 

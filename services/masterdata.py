@@ -130,8 +130,8 @@ def import_master_data(app: QualityRecords, data: MasterDataIn, actor: str,
     """Check every item first (nothing is written if one is wrong), then record each;
     items already recorded are left as they are, so importing twice changes nothing."""
     prov = Provenance(actor=actor, source=source, reason="master data import")
-    plans = [(p.id, checked_revision(p.id, _plan_revision(p))) for p in data.inspection_plans]
-    controls = [(c.id, checked_control_revision(c.id, _control_revision(c)))
+    plans = [(p.id, checked_revision(p.id, plan_revision(p))) for p in data.inspection_plans]
+    controls = [(c.id, checked_control_revision(c.id, control_revision(c)))
                 for c in data.control_plans]
     for g in data.instruments:
         Instrument.register(g.tag, g.kind, g.unit, g.range, g.resolution, g.tolerance,
@@ -163,7 +163,7 @@ def _import_instrument(app: QualityRecords, g: InstrumentIn, prov: Provenance) -
     return created
 
 
-def _plan_revision(p: InspectionPlanIn) -> PlanRevision:
+def plan_revision(p: InspectionPlanIn) -> PlanRevision:
     return PlanRevision(
         revision=p.revision, product=p.product, stage=p.stage, sample_size=p.sample_size,
         characteristics=tuple(_characteristic(c) for c in p.characteristics))
@@ -178,7 +178,7 @@ def _characteristic(c: CharacteristicIn) -> Characteristic:
     return Characteristic(c.id, c.nominal, c.lsl, c.usl, c.unit, c.gauge_kind, **spc)
 
 
-def _control_revision(cp: ControlPlanIn) -> ControlPlanRevision:
+def control_revision(cp: ControlPlanIn) -> ControlPlanRevision:
     return ControlPlanRevision(
         revision=cp.revision, product=cp.product,
         operations=tuple(Operation(op.id, tuple(

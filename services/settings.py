@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -21,6 +21,59 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number, not {text!r}") from None
 
 
+def _words(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    words = tuple(w for w in env.get(name, "").replace(",", " ").split() if w)
+    return words or default
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """Bearer tokens from the plant's identity provider (all empty: OIDC is off).
+
+    QREC_OIDC_ISSUER      the issuer (iss) tokens must name
+    QREC_OIDC_AUDIENCE    the audience (aud) tokens must name: qrec's client id
+    QREC_OIDC_JWKS_URL    where the issuer publishes its signing keys (JWKS), or
+    QREC_OIDC_JWKS_FILE   a JWKS file (an offline plant)
+    QREC_OIDC_ALGORITHMS  accepted signing algorithms (default RS256; never none)
+    QREC_OIDC_ROLE_CLAIM  the claim listing qrec roles (default roles; dots reach into
+                          objects, e.g. realm_access.roles)
+    QREC_OIDC_USER_CLAIM  the claim naming the user (default preferred_username)
+    """
+
+    issuer: str = ""
+    audience: str = ""
+    jwks_url: str = ""
+    jwks_file: str = ""
+    algorithms: tuple[str, ...] = ("RS256",)
+    role_claim: str = "roles"
+    user_claim: str = "preferred_username"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OidcSettings:
+        return cls(issuer=env.get("QREC_OIDC_ISSUER", "").strip(),
+                   audience=env.get("QREC_OIDC_AUDIENCE", "").strip(),
+                   jwks_url=env.get("QREC_OIDC_JWKS_URL", "").strip(),
+                   jwks_file=env.get("QREC_OIDC_JWKS_FILE", "").strip(),
+                   algorithms=_words(env, "QREC_OIDC_ALGORITHMS", ("RS256",)),
+                   role_claim=env.get("QREC_OIDC_ROLE_CLAIM", "").strip() or "roles",
+                   user_claim=env.get("QREC_OIDC_USER_CLAIM", "").strip()
+                   or "preferred_username")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer)
+
+    def check(self) -> None:
+        if not self.enabled:
+            return
+        if not self.audience or not (self.jwks_url or self.jwks_file):
+            raise SettingsError("QREC_OIDC_ISSUER needs QREC_OIDC_AUDIENCE and "
+                                "QREC_OIDC_JWKS_URL or QREC_OIDC_JWKS_FILE")
+        if any(a.lower() == "none" for a in self.algorithms):
+            raise SettingsError("QREC_OIDC_ALGORITHMS: unsigned tokens (none) are never "
+                                "accepted")
+
+
 @dataclass(frozen=True)
 class Settings:
     """qrec's settings.
@@ -32,6 +85,10 @@ class Settings:
     QREC_PG_SCHEMA   PostgreSQL schema for qrec's tables (default public)
     QREC_DUE_SOON_DAYS      a calibration is "due soon" this many days ahead (default 14)
     QREC_QUARANTINE_OVERDUE 1 to quarantine a gauge whose calibration is overdue (default 0)
+    QREC_API_ADDR      where `qrec serve` listens, host:port (default 127.0.0.1:8000)
+    QREC_LOCKOUT_AFTER      failed sign-ins in a row that lock an account (default 5)
+    QREC_SESSION_HOURS      how long a browser session lasts (default 8)
+    QREC_OIDC_*             bearer tokens from an identity provider (OidcSettings)
     """
 
     data_dir: Path = Path("qrec-data")
@@ -40,6 +97,10 @@ class Settings:
     pg_schema: str = "public"
     due_soon_days: int = 14
     quarantine_overdue: bool = False
+    api_addr: str = "127.0.0.1:8000"
+    lockout_after: int = 5
+    session_hours: int = 8
+    oidc: OidcSettings = field(default_factory=OidcSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +112,10 @@ class Settings:
             pg_schema=env.get("QREC_PG_SCHEMA", "").strip() or "public",
             due_soon_days=_int(env, "QREC_DUE_SOON_DAYS", 14),
             quarantine_overdue=env.get("QREC_QUARANTINE_OVERDUE", "0").strip() in ("1", "true"),
+            api_addr=env.get("QREC_API_ADDR", "").strip() or "127.0.0.1:8000",
+            lockout_after=_int(env, "QREC_LOCKOUT_AFTER", 5),
+            session_hours=_int(env, "QREC_SESSION_HOURS", 8),
+            oidc=OidcSettings.from_env(env),
         )
         settings.check()
         return settings
@@ -66,6 +131,16 @@ class Settings:
         if self.broker_url and not self.broker_url.startswith("nats://"):
             raise SettingsError(
                 f"QREC_BROKER_URL must be empty (embedded) or nats://..., not {self.broker_url!r}")
+        self.api_host_port()
+        if self.lockout_after < 1 or self.session_hours < 1:
+            raise SettingsError("QREC_LOCKOUT_AFTER and QREC_SESSION_HOURS must be at least 1")
+        self.oidc.check()
+
+    def api_host_port(self) -> tuple[str, int]:
+        host, sep, port = self.api_addr.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SettingsError(f"QREC_API_ADDR must be host:port, not {self.api_addr!r}")
+        return host.strip("[]"), int(port)
 
     @property
     def uses_postgres(self) -> bool:
@@ -78,6 +153,14 @@ class Settings:
     @property
     def views_path(self) -> Path:
         return self.data_dir / "views.sqlite"
+
+    @property
+    def identity_url(self) -> str:
+        """SQLAlchemy URL of the credential store: beside the log, never in it (its own
+        SQLite file, or qrec's PostgreSQL schema)."""
+        if self.uses_postgres:
+            return self.views_url
+        return f"sqlite:///{self.data_dir / 'identity.sqlite'}"
 
     def postgres_parts(self) -> dict[str, str]:
         url = urlparse(self.store_url)

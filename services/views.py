@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 
 from domain.application import QualityRecords
 from projections.base import create_views_engine
@@ -22,6 +22,15 @@ def build_views_engine(settings: Settings) -> Engine:
     else:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     return create_views_engine(settings.views_url, settings.pg_schema)
+
+
+def build_views_reader(settings: Settings) -> Engine:
+    """An engine that only reads the views (the HTTP API): on SQLite it takes no write lock,
+    so readers neither wait for the projection runner nor hold it up (WAL)."""
+    if settings.uses_postgres:
+        return build_views_engine(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return create_engine(settings.views_url, connect_args={"timeout": 30})
 
 
 def build_projection_runner(settings: Settings, views: Sequence[str] | None = None, *,

@@ -6,12 +6,13 @@ A pack is JSON that ``projections.ledger.verifier`` checks with no database and 
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
 
-from projections.ledger.store import Ledger
+from projections.ledger.store import Ledger, LedgerConflict
 from projections.ledger.verifier import PACK_FORMAT
 
 
@@ -41,6 +42,24 @@ def export_pack(ledger: Ledger, store: RecordEvents, record_id: UUID,
             "public_keys": {kid: base64.b64encode(raw).decode()
                             for kid, raw in public_keys.items()},
             "events": events}
+
+
+def export_pack_signed(ledger: Ledger, store: RecordEvents, record_id: UUID,
+                       public_keys: dict[str, bytes], attempts: int = 3) -> dict[str, Any]:
+    """``export_pack``, first taking every stored event into the ledger and signing a
+    checkpoint over it if the latest one does not cover the record yet. Another process
+    appending at the same moment (LedgerConflict) is waited out."""
+    for attempt in range(attempts):
+        try:
+            return export_pack(ledger, store, record_id, public_keys)
+        except NotInLedger:
+            if attempt == attempts - 1:
+                raise
+        try:
+            ledger.catch_up(seal=True)
+        except LedgerConflict:
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
 
 
 def _pack_event(ledger: Ledger, stored: Any, position: int, tree_size: int) -> dict[str, Any]:
