@@ -56,6 +56,7 @@ COMPONENTS: list[Component] = [
     Component("projections", "services.views:run_projections"),
     Component("policies", "services.policy_runner:run"),
     Component("ingest", "services.runner:run_ingest"),
+    Component("api", "services.api.server:run"),
     Component("simulator", "services.runner:run_simulator", only_when_simulating=True),
 ]
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import uvicorn
 
-from services.api.app import create_app
 from services.settings import Settings
 
 
@@ -44,12 +43,20 @@ def url_of(settings: Settings) -> str:
 
 def serve(settings: Settings) -> None:
     """`qrec serve`: the API until interrupted."""
+    from services.api.app import create_app
+
     sock = listening_socket(settings)
     app = create_app(settings, broker_url=settings.broker_url or None)
     print(f"qrec serve: {url_of(settings)} (OpenAPI at /openapi.json, docs at /docs); "
           "Ctrl-C stops", flush=True)
     config = uvicorn.Config(app, log_level="info", proxy_headers=True, access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _build_app(settings: Settings, records: Any, broker_url: str) -> Any:
+    from services.api.app import create_app
+
+    return create_app(settings, records=records, broker_url=broker_url)
 
 
 class _InsideRunner(uvicorn.Server):
@@ -65,7 +72,9 @@ async def run(ctx: Any) -> None:
     ``ctx.stop`` is set."""
     sock = listening_socket(ctx.settings)
     records = ctx.build_records()
-    app = create_app(ctx.settings, records=records, broker_url=ctx.broker_url)
+    # FastAPI and the routes take seconds to import and build: not on the event loop the
+    # other components share.
+    app = await asyncio.to_thread(_build_app, ctx.settings, records, ctx.broker_url)
     state = app.state.qrec
     server = _InsideRunner(uvicorn.Config(app, log_level="warning", proxy_headers=True,
                                           access_log=False, lifespan="off"))
