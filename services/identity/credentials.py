@@ -160,8 +160,7 @@ class CredentialStore:
         self.engine, self.clock = engine, clock
         self.lockout_after, self.session_hours = lockout_after, session_hours
         self.hasher = hasher or PasswordHasher()
-        # checked against when the user is unknown, so a guess takes as long either way
-        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
+        self._dummy: str | None = None
 
     def create_tables(self) -> None:
         CredentialBase.metadata.create_all(self.engine)
@@ -191,7 +190,7 @@ class CredentialStore:
         account) or a locked account; a right one resets the count."""
         account = self._account(user)
         if account is None:
-            self._verify(self._dummy_hash, password)
+            self._verify(self._dummy_hash(), password)
             raise CredentialRefused("wrong user name or password")
         if account["locked_at"] is not None:
             raise CredentialRefused(f"account {user} is locked: an administrator must "
@@ -260,6 +259,12 @@ class CredentialStore:
     def check_new_password(password: str) -> None:
         if len(password) < MIN_PASSWORD:
             raise WeakPassword(f"a password needs at least {MIN_PASSWORD} characters")
+
+    def _dummy_hash(self) -> str:
+        """Checked against when the user is unknown, so a guess takes as long either way."""
+        if self._dummy is None:
+            self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+        return self._dummy
 
     def _hash(self, password: str) -> str:
         self.check_new_password(password)
