@@ -136,8 +136,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     records = build_records(settings)
     ledger = build_ledger(settings, records)
     try:
-        pack = export_pack_signed(ledger, records.recorder, args.record,
-                                  ledger.keyring.public_keys())
+        pack = export_pack_signed(ledger, records.recorder, args.record)
     except NotInLedger as e:
         print(f"qrec audit: {e}", file=sys.stderr)
         return 1

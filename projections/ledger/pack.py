@@ -45,13 +45,14 @@ def export_pack(ledger: Ledger, store: RecordEvents, record_id: UUID,
 
 
 def export_pack_signed(ledger: Ledger, store: RecordEvents, record_id: UUID,
-                       public_keys: dict[str, bytes], attempts: int = 3) -> dict[str, Any]:
-    """``export_pack``, first taking every stored event into the ledger and signing a
-    checkpoint over it if the latest one does not cover the record yet. Another process
-    appending at the same moment (LedgerConflict) is waited out."""
+                       attempts: int = 3) -> dict[str, Any]:
+    """``export_pack`` with every public key of the ledger's keyring, first taking every
+    stored event into the ledger and signing a checkpoint over it if the latest one does
+    not cover the record yet. Another process appending at the same moment
+    (LedgerConflict) is waited out."""
     for attempt in range(attempts):
         try:
-            return export_pack(ledger, store, record_id, public_keys)
+            return export_pack(ledger, store, record_id, ledger.keyring.public_keys())
         except NotInLedger:
             if attempt == attempts - 1:
                 raise

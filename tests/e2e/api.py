@@ -7,11 +7,9 @@ from __future__ import annotations
 import itertools
 import uuid
 import warnings
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from fastapi import FastAPI
 
 from domain.access import ROLES
@@ -69,7 +67,7 @@ class Plant:
     # -- fresh records to act on -------------------------------------------------------------
 
     def name(self, prefix: str) -> str:
-        return f"{prefix}-{next(self._n):04d}"
+        return f"{prefix}-t{next(self._n):03d}"  # apart from the sample plant's names
 
     def lot(self, started: str | None = None) -> str:
         lot = self.name("LOT")
@@ -145,13 +143,6 @@ class Plant:
     def close(self) -> None:
         self.client.close()
         self.records.close()
-
-
-@pytest.fixture
-def plant(store_settings: Settings) -> Iterator[Plant]:
-    plant = Plant(store_settings)
-    yield plant
-    plant.close()
 
 
 def later(days: int = 0) -> str:

@@ -21,7 +21,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from domain.access import access_id
 from services.settings import OidcSettings, Settings
-from tests.e2e.api import Plant, plant  # noqa: F401 - the fixture
+from tests.e2e.api import Plant
 
 ISSUER, AUDIENCE = "https://idp.plant.example/realms/qrec", "qrec"
 PASSWORD = "correct horse battery"
@@ -59,9 +59,9 @@ def idp(tmp_path: Path, signing_key: rsa.RSAPrivateKey, store_settings: Settings
     settings = store_settings.with_(oidc=OidcSettings(
         issuer=ISSUER, audience=AUDIENCE, jwks_file=str(keys),
         role_claim="realm_access.roles"))
-    plant = Plant(settings)
-    yield plant
-    plant.close()
+    served = Plant(settings)
+    yield served
+    served.close()
 
 
 def bearer(value: str) -> dict[str, str]:
@@ -144,15 +144,15 @@ def jwks_url(signing_key: rsa.RSAPrivateKey) -> Iterator[str]:
 
 def test_keys_are_fetched_from_the_providers_jwks_url(
         sqlite_settings: Settings, jwks_url: str, signing_key: rsa.RSAPrivateKey) -> None:
-    plant = Plant(sqlite_settings.with_(oidc=OidcSettings(
+    served = Plant(sqlite_settings.with_(oidc=OidcSettings(
         issuer=ISSUER, audience=AUDIENCE, jwks_url=jwks_url, role_claim="realm_access.roles")))
     try:
-        good = plant.client.get("/api/v1/me", headers=bearer(token(signing_key)))
+        good = served.client.get("/api/v1/me", headers=bearer(token(signing_key)))
         assert good.status_code == 200 and good.json()["principal"] == "oidc:olga"
-        forged = plant.client.get("/api/v1/me", headers=bearer(token(rsa_key())))
+        forged = served.client.get("/api/v1/me", headers=bearer(token(rsa_key())))
         assert forged.status_code == 401
     finally:
-        plant.close()
+        served.close()
 
 
 # -- API keys ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from domain.access import PERMISSIONS, ROLES
 from services.api.app import PUBLIC, api_routes
 from services.api.security import action_of
-from tests.e2e.api import Plant, later, plant  # noqa: F401 - the fixture
+from tests.e2e.api import Plant, later
 
 Request = Callable[[Plant], tuple[str, Any]]  # (url, JSON body)
 BORE = {"id": "bore_dia", "nominal": 12.0, "lsl": 11.99, "usl": 12.01, "unit": "mm"}

@@ -97,9 +97,7 @@ def audit_pack(ref: Annotated[str, Ref],
     record = _resolve(ref)
     if not ctx.records.exists(record):
         raise RecordNotFound("such", ref)
-    ledger = ctx.ledger
-    return Response(dumps(export_pack_signed(ledger, ctx.records.recorder, record,
-                                             ledger.keyring.public_keys())),
+    return Response(dumps(export_pack_signed(ctx.ledger, ctx.records.recorder, record)),
                     media_type="application/json")
 
 
