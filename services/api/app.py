@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
@@ -30,7 +30,7 @@ from services.api.routers import (
     records,
     views,
 )
-from services.api.security import action_of
+from services.api.security import action_of, no_nul_characters
 from services.composition import build_credentials, build_records, taking_turns, utc_now
 from services.identity.oidc import OidcVerifier
 from services.identity.people import People
@@ -60,18 +60,29 @@ def create_app(settings: Settings, *, records: QualityRecords | None = None,
     with taking_turns(settings):
         idempotency.create_tables()
     oidc = OidcVerifier(settings.oidc) if settings.oidc.enabled else None
-    app = FastAPI(title=TITLE, version="1", description=DESCRIPTION, docs_url="/docs",
-                  redoc_url=None)
+    app = routes()
     app.state.qrec = ApiContext(
         settings=settings, records=records, credentials=credentials,
         authenticator=Authenticator(records, credentials, oidc),
         people=People(records, credentials), views=build_views_reader(settings),
         idempotency=idempotency, broker_url=broker_url)
+    return app
+
+
+def routes() -> FastAPI:
+    """The application's routes and error handling, without its stores."""
+    app = FastAPI(title=TITLE, version="1", description=DESCRIPTION, docs_url="/docs",
+                  redoc_url=None, dependencies=[Depends(no_nul_characters)])
     problems.install(app)
     for module in ROUTERS:
         app.include_router(module.router)
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """What /openapi.json serves (docs/openapi.json keeps a copy)."""
+    return routes().openapi()
 
 
 def api_routes() -> list[APIRoute]:
@@ -91,6 +102,7 @@ def openapi(app: FastAPI) -> dict[str, Any]:
     schemas.update(schemas["Problem"].pop("$defs", {}))
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
+    document["components"]["responses"] = _problem_responses()
     document["components"]["securitySchemes"] = {
         "bearer": {"type": "http", "scheme": "bearer",
                    "description": "an API key (qrec_...) or an identity provider's JWT"},
@@ -103,6 +115,22 @@ def openapi(app: FastAPI) -> dict[str, Any]:
     return document
 
 
+PROBLEMS = {"400": ("NotJson", "The body is not JSON"),
+            "401": ("NotSignedIn", "Not signed in, or the credentials were refused"),
+            "403": ("Forbidden", "Your roles do not allow this"),
+            "404": ("NotFound", "No such record"),
+            "409": ("Conflict", "A version changed since you read it, or the record's state "
+                                "does not allow this"),
+            "422": ("InvalidInput", "Invalid input (the field is named)"),
+            "503": ("Unavailable", "A store cannot be used now, or a view is not built yet")}
+
+
+def _problem_responses() -> dict[str, Any]:
+    return {name: {"description": what, "content": {problems.MEDIA_TYPE: {
+        "schema": {"$ref": "#/components/schemas/Problem"}}}}
+        for name, what in PROBLEMS.values()}
+
+
 def _describe(operation: dict[str, Any], route: APIRoute, method: str) -> None:
     if not route.path_format.startswith("/api/"):
         return  # health checks answer for themselves
@@ -112,15 +140,12 @@ def _describe(operation: dict[str, Any], route: APIRoute, method: str) -> None:
         operation["x-qrec-permission"], operation["x-qrec-roles"] = action, roles
         operation["description"] = (operation.get("description", "") +
                                     f"\n\nAllowed to: {', '.join(roles)} ({action}).").strip()
-    codes = {"401": "Not signed in", "422": "Invalid input (the field is named)",
-             "503": "A store is unavailable"}
+    codes = ["401", "422", "503"]
     if (method, route.path_format) not in PUBLIC:
         operation["security"] = [{"bearer": []}, {"session": []}]
-        codes |= {"403": "Your roles do not allow this", "404": "No such record",
-                  "409": "Conflict: a version changed since you read it, or the record's "
-                         "state does not allow this"}
-    problem = {"content": {problems.MEDIA_TYPE: {
-        "schema": {"$ref": "#/components/schemas/Problem"}}}}
+        codes += ["403", "404", "409"]
+    if "requestBody" in operation:
+        codes.append("400")
     responses = operation.setdefault("responses", {})
-    for code, what in codes.items():
-        responses[code] = {"description": what, **problem}
+    for code in codes:
+        responses[code] = {"$ref": f"#/components/responses/{PROBLEMS[code][0]}"}

@@ -39,6 +39,19 @@ def refuse(request: Request, status: int, detail: str, who: str | None = None) -
     return ApiProblem(403, "Forbidden", detail)
 
 
+async def no_nul_characters(request: Request) -> None:
+    """A NUL character is refused wherever it comes (path, query, body): PostgreSQL cannot
+    keep one in text, so a record holding one would stop every view that reads it."""
+    body = await request.body()
+    found = ("path" if "\x00" in request.url.path else
+             next((f"query.{k}" for k, v in request.query_params.multi_items()
+                   if "\x00" in k or "\x00" in v), None) or
+             ("body" if b"\x00" in body or b"\\u0000" in body else None))
+    if found:
+        raise ApiProblem(422, "Invalid input", f"{found}: a NUL character (0x00) is not "
+                                               "accepted", field=found)
+
+
 def current_principal(request: Request) -> Principal:
     """The authenticated caller, or a 401."""
     ctx = context(request)
