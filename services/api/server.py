@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -50,7 +51,22 @@ def serve(settings: Settings) -> None:
     print(f"qrec serve: {url_of(settings)} (OpenAPI at /openapi.json, docs at /docs); "
           "Ctrl-C stops", flush=True)
     config = uvicorn.Config(app, log_level="info", proxy_headers=True, access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    _Serving(config).run(sockets=[sock])
+
+
+class _Serving(uvicorn.Server):
+    """Ctrl-C and SIGTERM stop `qrec serve` gracefully, and that is a clean exit (uvicorn
+    would raise the signal again once stopped)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit)
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def _build_app(settings: Settings, records: Any, broker_url: str) -> Any:

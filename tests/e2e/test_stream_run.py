@@ -11,12 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from eventsourcing.utils import get_topic
 
 from domain.trace import GaugeUsage
 from projections.runner import view_positions
 from services.composition import build_ledger, build_records
+from services.embedded_nats import free_port
 from services.relay import Relay
 from services.settings import Settings
 from services.views import build_views_engine
@@ -24,24 +26,39 @@ from services.views import build_views_engine
 REPO = Path(__file__).resolve().parents[2]
 
 
+def wait_until_answering(url: str, run: subprocess.Popen[str], timeout: float = 90) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and run.poll() is None:
+        try:
+            return httpx.get(url, timeout=2).json()
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    raise AssertionError(f"nothing answered at {url}")
+
+
 @pytest.mark.slow
 def test_qrec_run_simulate_records_the_lines_and_stops_cleanly_on_sigterm(
         store_settings: Settings) -> None:
     # On the embedded store and on PostgreSQL, with qrec's own NATS server.
     settings = store_settings
+    port = free_port()
     env = {**os.environ, "QREC_DATA_DIR": str(settings.data_dir),
            "QREC_STORE_URL": settings.store_url, "QREC_PG_SCHEMA": settings.pg_schema,
-           "QREC_BROKER_URL": ""}
+           "QREC_BROKER_URL": "", "QREC_API_ADDR": f"127.0.0.1:{port}"}
     run = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "--simulate",
                             "--for", "60"], cwd=REPO, env=env, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        time.sleep(8)  # the summary comes every 2 s
+        # The API is one of its components: ready once the store and the broker are.
+        ready = wait_until_answering(f"http://127.0.0.1:{port}/readyz", run)
+        assert ready == {"ready": True, "store": "ok", "credentials": "ok", "broker": "ok"}
+        time.sleep(6)  # the summary comes every 2 s
     finally:
         run.send_signal(signal.SIGTERM)
         out, _ = run.communicate(timeout=60)
     assert run.returncode == 0, out
     assert "(embedded)" in out
+    assert f"API at http://127.0.0.1:{port}" in out
     final = out.strip().splitlines()[-1]
     assert final.startswith("[stopped]"), out
     recorded = int(re.search(r"ingest (\d+) recorded", final).group(1))  # type: ignore[union-attr]
