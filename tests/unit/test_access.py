@@ -117,3 +117,15 @@ def test_an_admin_manages_access_and_touches_no_quality_record() -> None:
 
 def test_an_action_missing_from_the_table_is_allowed_to_nobody() -> None:
     assert not allowed(ROLES, "lots.teleport")
+
+
+def test_the_readme_documents_the_permission_table_as_it_is() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    documented = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`") and cells[0].strip("`") in PERMISSIONS:
+            documented[cells[0].strip("`")] = frozenset(r.strip() for r in cells[1].split(","))
+    assert documented == PERMISSIONS
