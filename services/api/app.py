@@ -43,9 +43,9 @@ ROUTERS = (health, people, lots, inspections, nonconformances, corrective_action
 TITLE = "qrec"
 DESCRIPTION = """Event-sourced quality records: every command people make, every view, every
 record's history and its proof. Sign in with a session cookie (`POST /api/v1/session`), an
-API key or an identity provider's token (`Authorization: Bearer ...`). Every POST needs an
-`Idempotency-Key`; commands take `If-Match: <version>`. Errors are `application/problem+json`
-(RFC 9457)."""
+API key or an identity provider's token (`Authorization: Bearer ...`). Every POST but the
+sign-in needs an `Idempotency-Key`; commands take `If-Match: <version>`. Errors are
+`application/problem+json` (RFC 9457)."""
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/v1/session")}
 
 
