@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from domain.access import PERMISSIONS
 from services.api.context import ApiContext, context
@@ -94,22 +95,25 @@ def require(action: str) -> Any:
     if action not in PERMISSIONS:
         raise ValueError(f"no action {action!r} in the permission table")
 
-    def allowed_caller(request: Request,
-                       who: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def allowed_caller(request: Request,
+                             who: Annotated[Principal, Depends(current_principal)]
+                             ) -> Principal:
+        # on the event loop (a thread less per request); the refusal's log write is not
         if not who.may(action):
             held = ", ".join(sorted(who.roles)) or "no role"
-            raise refuse(request, 403, f"{who.id} ({held}) may not do {action}"
-                                       f": that takes {' or '.join(sorted(PERMISSIONS[action]))}",
-                         who.id)
+            raise await run_in_threadpool(
+                refuse, request, 403, f"{who.id} ({held}) may not do {action}: that takes "
+                                      f"{' or '.join(sorted(PERMISSIONS[action]))}", who.id)
         return who
 
-    allowed_caller.qrec_action = action  # type: ignore[attr-defined]  # read by QrecRoute
+    allowed_caller.qrec_action = action  # type: ignore[attr-defined]  # read by action_of
     return Depends(allowed_caller)
 
 
 def reader(action: str) -> Any:
     """A dependency for a read: the API context, for a caller allowed ``action``."""
-    def allowed_reader(request: Request, who: Annotated[Principal, require(action)]) -> ApiContext:
+    async def allowed_reader(request: Request,
+                             who: Annotated[Principal, require(action)]) -> ApiContext:
         return context(request)
     return Depends(allowed_reader)
 

@@ -53,8 +53,6 @@ class Authenticator:
     def by_session(self, token: str) -> tuple[Principal, str]:
         """The session's user and the session's CSRF token."""
         session = self.credentials.session(token)
-        if self.credentials.account(session.user_id) is None:
-            raise CredentialRefused("the account of this session is gone")
         principal = self._principal(session.user_id, "session", session.authenticated_at,
                                     session.token_hash)
         return principal, session.csrf_token

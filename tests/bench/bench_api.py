@@ -104,9 +104,9 @@ def long_record(records: Any, events: int) -> str:
     tag = "G-LONG"
     records.register_instrument(tag, "bore gauge", "mm", (10, 15), 0.001, 0.002, 180, "L1",
                                 WHY)
-    for k in range((events - 1) // 2):
-        records.quarantine_instrument(tag, Provenance("bench", reason=f"check {k}"))
-        records.release_instrument(tag, Provenance("bench", reason=f"ok {k}"))
+    for k in range(events - 1):  # quarantined and released in turn
+        change = records.release_instrument if k % 2 else records.quarantine_instrument
+        change(tag, Provenance("bench", reason=f"check {k}"))
     return tag
 
 
