@@ -1,6 +1,6 @@
 """Simulated production lines: several lines, stations and gauges publishing inspection
-results and process readings (contracts v1) at a steady rate, with the occasional
-out-of-spec result, a lab calibrating the gauges, and the ERP shipping finished lots.
+results and process readings (contracts v1, docs/streams.md) at a steady rate, with the
+occasional out-of-spec result, a lab calibrating the gauges, and the ERP shipping lots.
 
 It also loads the sample master data (instruments, inspection and control plans) it needs.
 """
@@ -77,8 +77,8 @@ SAMPLE_MASTER_DATA: dict[str, Any] = {
 
 def load_master_data(records: QualityRecords, data: dict[str, Any], actor: str = "simulator"
                      ) -> None:
-    """Master data of the import-file shape (DESIGN.md), as `qrec import` loads it; loading
-    twice is a no-op."""
+    """Master data of the import-file shape (README, services/samples/masterdata.yaml), as
+    `qrec import` loads it; loading twice is a no-op."""
     import_master_data(records, MasterDataIn.model_validate(data), actor)
 
 

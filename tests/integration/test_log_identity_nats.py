@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from uuid import uuid5
 
 import nats
 import orjson
@@ -22,8 +23,9 @@ from services.composition import build_ledger, build_records
 from services.contracts import Topology
 from services.ingest import IngestService
 from services.ledger_publish import CheckpointPublisher
-from services.log_identity import LogDiverged, LogMismatch, log_id
-from services.relay import POSITION_HEADER, Relay, notification_event_id
+from services.log_identity import LogDiverged, LogMismatch, log_id, named_log
+from services.record_keys import RecordKeys
+from services.relay import POSITION_HEADER, Relay, envelope, notification_event_id
 from services.settings import Settings
 from services.streams import declare_streams
 from tests.e2e.cli import qrec
@@ -128,12 +130,17 @@ def test_qrec_run_of_a_second_store_on_the_same_prefix_stops_with_exit_code_3(
         topology: Topology) -> None:
     first = build_records(store_settings)
     register_gauges(first, "G", 3)
-    settings = {"QREC_BROKER_URL": nats_url, "QREC_STREAM_PREFIX": topology.prefix}
-    run = [("run", "--only", "relay,ledger", "--for", "1")]
-    done = qrec(*run[0], **env_of(store_settings), **settings)
-    assert done.returncode == 0, done.stderr
+
+    async def first_store_publishes() -> None:
+        nc = await nats.connect(nats_url)
+        await declare_streams(nc.jetstream(), topology, log_id(store_settings))
+        await publish_all(store_settings, first, nc.jetstream(), topology)
+        await nc.close()
+
+    asyncio.run(first_store_publishes())
     build_records(another_store)
-    refused = qrec(*run[0], **env_of(another_store), **settings)
+    refused = qrec("run", "--only", "relay,ledger", "--for", "1", **env_of(another_store),
+                   QREC_BROKER_URL=nats_url, QREC_STREAM_PREFIX=topology.prefix)
     assert refused.returncode == 3, refused.stdout + refused.stderr
     line, = refused.stderr.strip().splitlines()
     assert topology.lines_stream in line and log_id(store_settings) in line
@@ -203,3 +210,45 @@ def test_a_relay_refuses_a_restored_store_at_the_first_event_it_recorded_anew(
     assert refused.value.position == 7 and refused.value.exit_code == 3
     assert "position 7" in str(refused.value) and "agree up to position 6" in str(
         refused.value) and "qrec stream resume-after-restore" in str(refused.value)
+
+
+async def publish_as_an_older_qrec(js: Any, records: QualityRecords, topology: Topology,
+                                   count: int) -> None:
+    """What qrec's relay published before log ids: no Qrec-Log-Id, event id uuid5 of record
+    id and version, no log_id or record_key in the envelope."""
+    keys = RecordKeys(lambda record: None)
+    for n in records.recorder.select_notifications(1, count):
+        kind, _, body = envelope(n, records.mapper, "-", keys)
+        old = {k: v for k, v in orjson.loads(body).items() if k not in ("log_id", "record_key")}
+        old["event_id"] = str(uuid5(n.originator_id, str(n.originator_version)))
+        await js.publish(topology.event(kind.record_kind, kind.event_name), orjson.dumps(old),
+                         headers={"Nats-Msg-Id": old["event_id"], POSITION_HEADER: str(n.id)})
+
+
+def test_an_older_qrecs_events_stream_is_adopted_by_its_own_store_only(
+        store_settings: Settings, another_store: Settings, nats_url: str,
+        topology: Topology) -> None:
+    records, other = build_records(store_settings), build_records(another_store)
+    register_gauges(records, "G", 8)
+    register_gauges(other, "H", 8)
+
+    async def scenario() -> tuple[Relay, str, str | None]:
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        await declare_streams(js, topology)
+        await publish_as_an_older_qrec(js, records, topology, 5)
+        # Another store cannot take the stream over: its newest event is not that store's.
+        with pytest.raises(LogMismatch) as refused:
+            await Relay(other, js, topology, log_id=log_id(another_store)).catch_up()
+        # The store whose events they are adopts it, and sends only what it lacks.
+        relay = Relay(records, js, topology, log_id=log_id(store_settings))
+        await relay.catch_up()
+        info = await js.stream_info(topology.events_stream)
+        await nc.close()
+        return relay, str(refused.value), named_log(info.config.description)
+
+    relay, refusal, owner = asyncio.run(scenario())
+    assert "names no log and its newest message" in refusal, refusal
+    assert topology.events_stream in refusal and "QREC_STREAM_PREFIX" in refusal
+    assert owner == log_id(store_settings)
+    assert (relay.stats.skipped, relay.stats.published) == (5, 3)
