@@ -93,6 +93,8 @@ class PublishedEvents:
 
     async def find(self, position: int, last: Published) -> Published | None:
         """The message at ``position`` in the history ``last`` ends, or None."""
+        if position == last.position and not last.marker:
+            return last
         found = await self.at_or_after(position, last)
         return found if found is not None and found.position == position else None
 

@@ -186,6 +186,16 @@ class Relay:
         self.position = self.last_common = self.stats.position = start
         return start
 
+    @property
+    def behind_stream(self) -> str | None:
+        """Said while the stream holds positions after the last one the store was found to
+        share with it (the store is behind it, or being compared with it)."""
+        if self.head is None or self.last_common >= self.head_position:
+            return None
+        return (f"relay at {self.last_common}, behind stream {self.topology.events_stream} "
+                f"(it holds up to position {self.head_position}; restored from a backup? "
+                "qrec stream resume-after-restore)")
+
     async def run(self, stop: asyncio.Event) -> None:
         position = await self.prepare() if self.position is None else self.position
         while not stop.is_set():

@@ -115,7 +115,8 @@ async def run_ingest(ctx: ComponentContext) -> None:
 async def run_relay(ctx: ComponentContext) -> None:
     nc = await nats.connect(ctx.broker_url, name=f"{ctx.topology.prefix}-relay")
     relay = Relay(ctx.build_records(), nc.jetstream(), ctx.topology, log_id=ctx.log_id)
-    ctx.status = lambda: f"relay at {relay.stats.position} ({relay.stats.published} out)"
+    ctx.status = lambda: relay.behind_stream or (
+        f"relay at {relay.stats.position} ({relay.stats.published} out)")
     try:
         await relay.run(ctx.stop)
         await relay.catch_up(timeout=10.0)  # what ingest committed while stopping
