@@ -44,7 +44,7 @@ from domain.reports import (
     Outcome,
     ReadingReport,
 )
-from domain.switching import SwitchingRecord, switching_id
+from domain.switching import InspectionSwitching, switching_id
 from domain.timetravel import record_as_recorded_at
 
 A = TypeVar("A", bound=Aggregate)
@@ -338,26 +338,26 @@ class QualityRecords(Application[UUID]):
     def lot_acceptance(self, plan: str, lot: str) -> LotAcceptance:
         return self.load(LotAcceptance, lot_acceptance_id(plan, lot), f"{plan}/{lot}")
 
-    def switching(self, plan: str, product: str, source: str) -> SwitchingRecord:
-        return self.load(SwitchingRecord, switching_id(plan, product, source),
+    def switching(self, plan: str, product: str, source: str) -> InspectionSwitching:
+        return self.load(InspectionSwitching, switching_id(plan, product, source),
                          f"{plan}/{product}/{source}")
 
     def approve_reduced_inspection(self, plan: str, product: str, source: str,
-                                   approved: bool, prov: Provenance) -> SwitchingRecord:
+                                   approved: bool, prov: Provenance) -> InspectionSwitching:
         """The responsible authority's approval (or its withdrawal) of reduced inspection."""
-        return self.change(SwitchingRecord, switching_id(plan, product, source),
+        return self.change(InspectionSwitching, switching_id(plan, product, source),
                            f"{plan}/{product}/{source}",
                            lambda r: r.approve_reduced(approved, prov, self.clock()))
 
     def report_production(self, plan: str, product: str, source: str, steady: bool,
-                          prov: Provenance) -> SwitchingRecord:
-        return self.change(SwitchingRecord, switching_id(plan, product, source),
+                          prov: Provenance) -> InspectionSwitching:
+        return self.change(InspectionSwitching, switching_id(plan, product, source),
                            f"{plan}/{product}/{source}",
                            lambda r: r.report_production(steady, prov, self.clock()))
 
     def resume_sampling(self, plan: str, product: str, source: str,
-                        prov: Provenance) -> SwitchingRecord:
-        return self.change(SwitchingRecord, switching_id(plan, product, source),
+                        prov: Provenance) -> InspectionSwitching:
+        return self.change(InspectionSwitching, switching_id(plan, product, source),
                            f"{plan}/{product}/{source}",
                            lambda r: r.resume(prov, self.clock()))
 

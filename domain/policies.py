@@ -43,7 +43,7 @@ from domain.spc import (
     chart_baseline_id,
     control_chart_id,
 )
-from domain.switching import DISCONTINUED, SwitchingRecord, switching_id
+from domain.switching import DISCONTINUED, InspectionSwitching, switching_id
 from domain.trace import GaugeUsage, GaugeUse, gauge_usage_id
 from domain.unit_of_work import UnitOfWork
 
@@ -331,9 +331,9 @@ def _plan_lot(uow: UnitOfWork, header: InspectionHeader, revision: PlanRevision,
     assert sampling is not None
     source = lot.supplier or header.line or "manual"
     prov = _reaction("acceptance", cause, f"sampling plan for lot {lot.lot}")
-    switching = uow.get(SwitchingRecord, switching_id(header.plan, revision.product, source))
+    switching = uow.get(InspectionSwitching, switching_id(header.plan, revision.product, source))
     if switching is None:
-        switching = SwitchingRecord.start(header.plan, revision.product, source, prov,
+        switching = InspectionSwitching.start(header.plan, revision.product, source, prov,
                                           uow.clock())
         uow.add(switching)
     if switching.severity == DISCONTINUED:
@@ -356,7 +356,7 @@ def _decide(uow: UnitOfWork, acceptance: LotAcceptance, lot: Lot, cause: Any) ->
     plan = acceptance.single
     prov = _reaction("acceptance", cause, f"sample of lot {lot.lot} complete")
     decided = acceptance.decide(prov, uow.clock())
-    switching = uow.get(SwitchingRecord, acceptance.switching)
+    switching = uow.get(InspectionSwitching, acceptance.switching)
     assert switching is not None
     switching.count_lot(lot.lot, plan, decided.nonconforming, decided.between, prov,
                         uow.clock())

@@ -50,7 +50,7 @@ def switching_id(plan: str, product: str, source: str) -> UUID:
     return record_id("switching", switching_key(plan, product, source))
 
 
-class SwitchingRecord(Record):
+class InspectionSwitching(Record):
     if TYPE_CHECKING:
         plan: str
         product: str
@@ -66,7 +66,7 @@ class SwitchingRecord(Record):
         product: str
         source: str
 
-        def apply(self, r: SwitchingRecord) -> None:
+        def apply(self, r: InspectionSwitching) -> None:
             r.plan, r.product, r.source = self.plan, self.product, self.source
             r.severity, r.score, r.recent = NORMAL, 0, []
             r.reduced_approved, r.steady = False, True
@@ -79,7 +79,7 @@ class SwitchingRecord(Record):
         accepted: bool
         score: int | None
 
-        def apply(self, r: SwitchingRecord) -> None:
+        def apply(self, r: InspectionSwitching) -> None:
             r.recent.append((self.lot, self.accepted))
             if self.score is not None:
                 r.score = self.score
@@ -92,7 +92,7 @@ class SwitchingRecord(Record):
         rule: str
         lots: tuple[str, ...]
 
-        def apply(self, r: SwitchingRecord) -> None:
+        def apply(self, r: InspectionSwitching) -> None:
             r.severity, r.recent = self.to_severity, []
             if self.to_severity == NORMAL:
                 r.score = 0
@@ -102,18 +102,18 @@ class SwitchingRecord(Record):
 
         approved: bool
 
-        def apply(self, r: SwitchingRecord) -> None:
+        def apply(self, r: InspectionSwitching) -> None:
             r.reduced_approved = self.approved
 
     class ProductionReported(Record.Event):
         steady: bool
 
-        def apply(self, r: SwitchingRecord) -> None:
+        def apply(self, r: InspectionSwitching) -> None:
             r.steady = self.steady
 
     @classmethod
     def start(cls, plan: str, product: str, source: str, prov: Provenance,
-              now: datetime) -> SwitchingRecord:
+              now: datetime) -> InspectionSwitching:
         return cls._create(cls.Started, id=switching_id(plan, product, source),
                            provenance=prov, timestamp=now, plan=plan, product=product,
                            source=source)

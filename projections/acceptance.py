@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Float, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.acceptance import LotAcceptance
-from domain.switching import SwitchingRecord
+from domain.switching import InspectionSwitching
 from projections.base import Batch, View, ViewBase
 
 
@@ -101,8 +101,8 @@ def when_decided_record_it(batch: Batch, e: LotAcceptance.Decided, position: int
         "decided_at": e.timestamp})
 
 
-@VIEW.handles(SwitchingRecord.Started)
-def when_switching_started_add_it(batch: Batch, e: SwitchingRecord.Started,
+@VIEW.handles(InspectionSwitching.Started)
+def when_switching_started_add_it(batch: Batch, e: InspectionSwitching.Started,
                                   position: int) -> None:
     batch.add(SwitchingStateRow, switching_id=str(e.originator_id), plan=e.plan,
               product=e.product, source=e.source, severity="normal", score=0, lots=0,
@@ -110,16 +110,16 @@ def when_switching_started_add_it(batch: Batch, e: SwitchingRecord.Started,
               position=position)
 
 
-@VIEW.handles(SwitchingRecord.LotCounted)
-def when_lot_counted_count_it(batch: Batch, e: SwitchingRecord.LotCounted,
+@VIEW.handles(InspectionSwitching.LotCounted)
+def when_lot_counted_count_it(batch: Batch, e: InspectionSwitching.LotCounted,
                               position: int) -> None:
     _change(batch, SwitchingStateRow, e, position, lambda row: {
         "lots": row["lots"] + 1, "rejected": row["rejected"] + (not e.accepted),
         "score": row["score"] if e.score is None else e.score})
 
 
-@VIEW.handles(SwitchingRecord.Switched)
-def when_switched_record_it(batch: Batch, e: SwitchingRecord.Switched, position: int) -> None:
+@VIEW.handles(InspectionSwitching.Switched)
+def when_switched_record_it(batch: Batch, e: InspectionSwitching.Switched, position: int) -> None:
     row = _change(batch, SwitchingStateRow, e, position, lambda row: {
         "severity": e.to_severity, "lots": 0, "rejected": 0, "last_rule": e.rule,
         "switched_at": e.timestamp,
@@ -131,15 +131,15 @@ def when_switched_record_it(batch: Batch, e: SwitchingRecord.Switched, position:
                   position=position)
 
 
-@VIEW.handles(SwitchingRecord.ReducedApproval)
-def when_reduced_approval_changes_note_it(batch: Batch, e: SwitchingRecord.ReducedApproval,
+@VIEW.handles(InspectionSwitching.ReducedApproval)
+def when_reduced_approval_changes_note_it(batch: Batch, e: InspectionSwitching.ReducedApproval,
                                           position: int) -> None:
     _change(batch, SwitchingStateRow, e, position, lambda row: {
         "reduced_approved": e.approved})
 
 
-@VIEW.handles(SwitchingRecord.ProductionReported)
-def when_production_reported_note_it(batch: Batch, e: SwitchingRecord.ProductionReported,
+@VIEW.handles(InspectionSwitching.ProductionReported)
+def when_production_reported_note_it(batch: Batch, e: InspectionSwitching.ProductionReported,
                                      position: int) -> None:
     _change(batch, SwitchingStateRow, e, position, lambda row: {"steady": e.steady})
 

@@ -19,7 +19,7 @@ from domain.inspection import Characteristic, PlanRevision
 from domain.lot import Lot
 from domain.records import Provenance
 from domain.reports import GenealogyReport, LotMovementReport
-from domain.switching import SwitchingRecord
+from domain.switching import InspectionSwitching
 from projections.acceptance import LotAcceptanceRow, SwitchingStateRow, acceptance_of_lot
 from projections.genealogy import trace
 from projections.runner import ProjectionRunner
@@ -126,7 +126,7 @@ def test_two_rejected_lots_tighten_inspection_for_the_next_and_the_views_show_it
     switching = records.switching("IP-S", "P-7", "L1")
     assert switching.severity == "tightened"
     switch = next(e for e in records.history(switching.id)
-                  if isinstance(e, SwitchingRecord.Switched))
+                  if isinstance(e, InspectionSwitching.Switched))
     assert switch.rule.startswith("9.3.1") and switch.lots == ("LOT-1", "LOT-3")
     # the next lot is planned on tightened inspection: J/1.0 tightened is 1/2
     sample(records, "LOT-4", 79, 1, start=300)

@@ -11,9 +11,9 @@ from domain.records import Provenance, ReasonRequired
 from domain.sampling_tables import NORMAL, REDUCED, TIGHTENED, SinglePlan, single_plan
 from domain.switching import (
     DISCONTINUED,
+    InspectionSwitching,
     NotDiscontinued,
     SamplingDiscontinued,
-    SwitchingRecord,
     switching_id,
 )
 
@@ -26,13 +26,13 @@ PLANS = {severity: single_plan("J", 1.0, severity) for severity in (NORMAL, TIGH
 ZERO_ACCEPTANCE = single_plan("J", 0.15, NORMAL)
 
 
-def record() -> SwitchingRecord:
-    r = SwitchingRecord.start("IP-100", "P-7", "SUP-1", POLICY, NOW)
+def record() -> InspectionSwitching:
+    r = InspectionSwitching.start("IP-100", "P-7", "SUP-1", POLICY, NOW)
     r.collect_events()
     return r
 
 
-def lots(r: SwitchingRecord, *counts: int, plan: SinglePlan | None = None) -> None:
+def lots(r: InspectionSwitching, *counts: int, plan: SinglePlan | None = None) -> None:
     """Count lots under the inspection in force, by their nonconforming units."""
     for count in counts:
         in_force = PLANS.get(r.severity, PLANS[TIGHTENED])
@@ -40,13 +40,13 @@ def lots(r: SwitchingRecord, *counts: int, plan: SinglePlan | None = None) -> No
                     POLICY, NOW)
 
 
-def switches(r: SwitchingRecord) -> list[tuple[str, str, str]]:
+def switches(r: InspectionSwitching) -> list[tuple[str, str, str]]:
     return [(e.from_severity, e.to_severity, e.rule.split(":")[0])
-            for e in r.collect_events() if isinstance(e, SwitchingRecord.Switched)]
+            for e in r.collect_events() if isinstance(e, InspectionSwitching.Switched)]
 
 
 def test_a_switching_record_starts_on_normal_inspection_with_a_score_of_zero() -> None:
-    r = SwitchingRecord.start("IP-100", "P-7", "SUP-1", POLICY, NOW)
+    r = InspectionSwitching.start("IP-100", "P-7", "SUP-1", POLICY, NOW)
     assert r.id == switching_id("IP-100", "P-7", "SUP-1")
     assert (r.severity, r.score, r.reduced_approved, r.steady) == (NORMAL, 0, False, True)
 
@@ -58,7 +58,7 @@ def test_two_lots_rejected_within_five_consecutive_switch_to_tightened(between: 
     assert r.severity == NORMAL
     lots(r, 3)
     assert r.severity == TIGHTENED
-    (switch,) = [e for e in r.collect_events() if isinstance(e, SwitchingRecord.Switched)]
+    (switch,) = [e for e in r.collect_events() if isinstance(e, InspectionSwitching.Switched)]
     assert switch.rule.startswith("9.3.1")
 
 
@@ -71,12 +71,12 @@ def test_two_rejections_five_lots_apart_do_not_switch() -> None:
 def test_the_lots_that_caused_the_switch_are_named() -> None:
     r = record()
     lots(r, 3, 0, 4)
-    (switch,) = [e for e in r.collect_events() if isinstance(e, SwitchingRecord.Switched)]
+    (switch,) = [e for e in r.collect_events() if isinstance(e, InspectionSwitching.Switched)]
     assert switch.lots == ("LOT-001-3", "LOT-003-4")
     assert (switch.from_severity, switch.to_severity) == (NORMAL, TIGHTENED)
 
 
-def tightened() -> SwitchingRecord:
+def tightened() -> InspectionSwitching:
     r = record()
     lots(r, 3, 3)
     r.collect_events()
@@ -106,7 +106,7 @@ def test_five_lots_not_accepted_on_tightened_discontinue_sampling() -> None:
     assert r.severity == TIGHTENED
     lots(r, 5)
     assert r.severity == DISCONTINUED
-    (switch,) = [e for e in r.collect_events() if isinstance(e, SwitchingRecord.Switched)]
+    (switch,) = [e for e in r.collect_events() if isinstance(e, InspectionSwitching.Switched)]
     assert switch.rule.startswith("9.4") and len(switch.lots) == 5
     with pytest.raises(SamplingDiscontinued, match="discontinued"):
         lots(r, 0)
@@ -142,7 +142,7 @@ def test_with_ac_0_or_1_an_accepted_lot_adds_2_and_a_rejected_one_resets() -> No
     assert r.score == 0
 
 
-def scored(score: int) -> SwitchingRecord:
+def scored(score: int) -> InspectionSwitching:
     r = record()
     lots(r, *([0] * (score // 3)))
     assert r.score == score
@@ -164,7 +164,7 @@ def test_without_approval_a_score_of_30_does_not_reduce_until_approval_comes() -
     r.approve_reduced(True, QE, NOW)  # the authority's decision switches at once
     assert r.severity == REDUCED
     approval = [e for e in r.collect_events()
-                if isinstance(e, SwitchingRecord.ReducedApproval)]
+                if isinstance(e, InspectionSwitching.ReducedApproval)]
     assert approval[0].provenance == QE and approval[0].approved is True
 
 
@@ -183,7 +183,7 @@ def test_approval_needs_a_reason_from_the_responsible_authority() -> None:
         record().approve_reduced(True, Provenance("qe-anna"), NOW)
 
 
-def reduced() -> SwitchingRecord:
+def reduced() -> InspectionSwitching:
     r = scored(30)
     r.approve_reduced(True, QE, NOW)
     assert r.severity == REDUCED
@@ -203,8 +203,8 @@ def test_a_lot_accepted_between_ac_and_re_on_reduced_reinstates_normal() -> None
     r.count_lot("LOT-GAP", PLANS[REDUCED], 2, True, POLICY, NOW)  # 1 < 2 < 3
     assert r.severity == NORMAL
     counted, switch = r.collect_events()
-    assert isinstance(counted, SwitchingRecord.LotCounted) and counted.accepted is True
-    assert isinstance(switch, SwitchingRecord.Switched) and switch.rule.startswith("MIL-STD")
+    assert isinstance(counted, InspectionSwitching.LotCounted) and counted.accepted is True
+    assert isinstance(switch, InspectionSwitching.Switched) and switch.rule.startswith("MIL-STD")
 
 
 def test_irregular_production_reinstates_normal_from_reduced() -> None:
