@@ -5,17 +5,17 @@ own quantity; and the traces that walk it, forward (where did this lot go) and b
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Float, String, select
+from sqlalchemy import Connection, Float, String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.lot import Lot
 from projections.base import Batch, View, ViewBase
 
-CHUNK = 500  # lots named in one IN (...) of a trace query
+CHUNK = 500  # lots named in one IN (...) of a trace query on SQLite
 
 
 class GenealogyEdgeRow(ViewBase):
@@ -81,8 +81,7 @@ def when_component_consumed_add_the_link(batch: Batch, e: Lot.ComponentConsumed,
 
 # -- traces -------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class TraceStep:
+class TraceStep(NamedTuple):
     """``lot`` at ``depth`` from the start, reached from ``via`` (``quantity`` of ``via``
     went into ``lot`` going forward; of ``lot`` into ``via`` going backward)."""
 
@@ -94,27 +93,35 @@ class TraceStep:
 
 def trace(conn: Connection, lot: str, forward: bool = True) -> list[TraceStep]:
     """Every link of the genealogy below (forward) or above (backward) ``lot``, breadth
-    first: one query per depth (in chunks), each lot expanded once, at its first depth."""
+    first: one query per depth, each lot expanded once, at its first depth."""
     t = GenealogyEdgeRow.__table__.c
     near, far = (t.parent_lot, t.child_lot) if forward else (t.child_lot, t.parent_lot)
     steps: list[TraceStep] = []
     seen, frontier, depth = {lot}, [lot], 0
     while frontier:
         depth += 1
-        found = [(str(a), str(b), q) for a, b, q in _linked(conn, near, far, t.quantity,
-                                                             frontier)]
-        steps.extend(TraceStep(depth, b, a, q) for a, b, q in found)
-        frontier = [b for _a, b, _q in found if b not in seen]
-        seen.update(frontier)
-        frontier = list(dict.fromkeys(frontier))
+        found = _linked(conn, near, far, t.quantity, frontier)
+        frontier = []
+        for via, reached, quantity in found:
+            steps.append(TraceStep(depth, reached, via, quantity))
+            if reached not in seen:
+                seen.add(reached)
+                frontier.append(reached)
     return steps
 
 
 def _linked(conn: Connection, near: Any, far: Any, quantity: Any,
-            lots: list[str]) -> Iterator[tuple[Any, Any, Any]]:
+            lots: list[str]) -> Iterator[Any]:
+    """The links of a level: on PostgreSQL in one query (the lots as one array), on SQLite
+    in chunks of IN (...)."""
+    if conn.dialect.name == "postgresql":
+        level = bindparam("lots", lots, type_=ARRAY(String))
+        query = select(near, far, quantity).where(near == any_(level)).order_by(near, far)
+        yield from conn.execute(query).all()
+        return
     for chunk in _chunks(lots):
         query = select(near, far, quantity).where(near.in_(chunk)).order_by(near, far)
-        yield from (tuple(row) for row in conn.execute(query))
+        yield from conn.execute(query).all()
 
 
 def _chunks(lots: list[str]) -> Iterable[list[str]]:
