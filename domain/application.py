@@ -16,7 +16,7 @@ from domain import intake
 from domain.acceptance import LotAcceptance, lot_acceptance_id
 from domain.calibration import Instrument, instrument_id
 from domain.corrective_action import CorrectiveAction, corrective_action_id
-from domain.genealogy import check_no_cycle, record_consumption
+from domain.genealogy import Component, check_no_cycle, record_consumption
 from domain.inspection import (
     Inspection,
     InspectionHeader,
@@ -287,9 +287,15 @@ class QualityRecords(Application[UUID]):
 
     def consume_component(self, lot: str, component_lot: str, quantity: float | None,
                           prov: Provenance) -> Lot:
-        self.lot(component_lot)  # genealogy names only lots we know
-        return self.change(Lot, lot_id(lot), lot,
-                           lambda x: x.consume(component_lot, quantity, prov, self.clock()))
+        """One consumption, recorded on both lots (genealogy names only lots we know);
+        one that would close a cycle is refused."""
+        def command(made: Lot) -> list[Lot]:
+            check_no_cycle(made, [component_lot], self._lots_recorded)
+            component = self.lot(component_lot)
+            record_consumption(made, {component_lot: component},
+                               [Component(component_lot, quantity)], prov, self.clock())
+            return [component]
+        return self.change(Lot, lot_id(lot), lot, command)
 
     def record_genealogy(self, report: GenealogyReport) -> Outcome:
         """A lot made (opened if new) with its quantity and the component lots it consumed,

@@ -73,6 +73,8 @@ def when_result_out_of_spec_open_nonconformance(uow: UnitOfWork, event: Any,
     lot (the default), segregate the unit, hold the lot and stop the line, or nothing yet
     for a sampled characteristic (the lot's acceptance number decides). A repeat on the
     same lot and characteristic joins the open nonconformance."""
+    if all(result.conforming for result in event.results):
+        return
     header = event.header if not isinstance(event, Inspection.ResultsRecorded) else \
         _inspection_header(uow, event)
     revision = _revision(uow, header)

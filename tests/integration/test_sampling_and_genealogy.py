@@ -20,6 +20,7 @@ from domain.lot import Lot
 from domain.records import Provenance
 from domain.reports import GenealogyReport, LotMovementReport
 from domain.switching import InspectionSwitching
+from domain.timetravel import summarize
 from projections.acceptance import LotAcceptanceRow, SwitchingStateRow, acceptance_of_lot
 from projections.genealogy import trace
 from projections.runner import ProjectionRunner
@@ -266,3 +267,14 @@ def test_lots_are_recorded_with_quantity_and_supplier_for_sampling(
     assert (raw.quantity, raw.unit, raw.supplier, raw.consumers) == \
         (100.0, "pcs", "SUP-1", ("SUB-1",))
     assert isinstance(records.history(raw.id)[-1], Lot.ConsumedInto)
+
+
+def test_a_single_consumption_by_hand_is_recorded_on_both_lots_and_a_cycle_refused(
+        records: TrackedQualityRecords) -> None:
+    build_tree(records)
+    records.consume_component("ASSY-2", "SUB-2", 3.0, Provenance("op-12"))
+    assert "ASSY-2" in records.lot("SUB-2").consumers
+    with pytest.raises(GenealogyCycle, match="SUB-1 -> ASSY-2 -> SUB-1"):
+        records.consume_component("SUB-1", "ASSY-2", 1.0, Provenance("op-12"))
+    history = records.history(records.lot("SUB-2").id)
+    assert summarize(history[-1]) == "consumed into lot ASSY-2 (3)"
