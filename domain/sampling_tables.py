@@ -7,7 +7,8 @@ public domain) and ANSI/ASQ Z1.4, which are what this module follows. Each maste
 set of diagonals: along a diagonal (one code letter down, one AQL step to the left) the plan
 is the same, so a table is written here as the acceptance/rejection numbers along a row,
 where the first plan sits, where the arrows are, and where a row stops (an up arrow beyond).
-tests/unit/test_sampling_tables.py checks cells against the printed tables.
+tests/unit/test_sampling_tables.py checks cells against published copies of the tables
+(Table II-C against a transcription, see below).
 
 Where an arrow leads off the table (the up arrow printed at A, AQL 10 of Table II-A; the
 down arrows of row R at the smallest AQLs), there is no plan in its direction and the first
@@ -16,8 +17,12 @@ plan the other way is used. Table II-B's extra row S (sample size 3150) is not c
 Reduced inspection follows MIL-STD-105E Table II-C, whose rejection numbers leave a gap
 above the acceptance number (Ac 1, Re 4): a count in the gap accepts the lot but
 reinstates normal inspection (105E 4.7.4 b and 4.10.1.4). ISO 2859-1:1999 closed that
-gap (Re = Ac + 1); its reduced table could not be checked against a published copy, the
-105E one can, so the 105E one is used.
+gap (Re = Ac + 1); its reduced table could not be read in any copy found, a transcription of
+105E's could, so 105E's is used. That check is less direct than II-A's and II-B's: no copy
+of the printed II-C page could be retrieved, and the transcription (the test file names it
+and what else confirms it) gives each cell's plan after the arrows (n, Ac, Re), not the
+arrows themselves, so which cells print an arrow rather than the same plan is inferred
+from the diagonals.
 """
 
 from __future__ import annotations
@@ -66,7 +71,8 @@ class MasterTable:
     the AQL column ``first_column(letter)`` on: a lead plan (or an arrow), then ``gap``
     (arrows), then ``plans`` in order, ``long_rows`` letters may use all of them, the others
     stop after ``short_row_plans``; left of the lead cell an arrow points down, right of
-    the last plan an arrow points up."""
+    the last plan an arrow points up. A row in ``row_plans`` has plans of its own after the
+    gap instead of ``plans``."""
 
     name: str
     sample_sizes: tuple[int, ...]
@@ -77,6 +83,7 @@ class MasterTable:
     short_row_plans: int
     lead_column_of_a: int  # the AQL column of row A's lead cell
     exceptions: tuple[tuple[str, int, Cell], ...] = ()  # (letter, AQL column, printed cell)
+    row_plans: tuple[tuple[str, tuple[tuple[int, int], ...]], ...] = ()  # a row's own plans
 
     def cell(self, letter: str, column: int) -> Cell:
         for exception_letter, exception_column, printed in self.exceptions:
@@ -90,8 +97,9 @@ class MasterTable:
         if offset <= len(self.gap):
             return self.gap[offset - 1]
         index = offset - len(self.gap) - 1
-        last = len(self.plans) if letter in self.long_rows else self.short_row_plans
-        return self.plans[index] if index < last else Arrow.UP
+        plans = dict(self.row_plans).get(letter, self.plans)
+        last = len(plans) if letter in self.long_rows else self.short_row_plans
+        return plans[index] if index < last else Arrow.UP
 
 
 NORMAL_SAMPLE_SIZES = (2, 3, 5, 8, 13, 20, 32, 50, 80, 125, 200, 315, 500, 800, 1250, 2000)
@@ -112,12 +120,19 @@ TIGHTENED_TABLE = MasterTable(
     exceptions=(("A", AQLS.index(10.0), Arrow.DOWN),))
 
 # Table II-C (MIL-STD-105E). The same diagonals as II-A, smaller samples, and a gap
-# between the acceptance and rejection numbers.
+# between the acceptance and rejection numbers. Rows A and B (n 2, as is C) have plans of
+# their own after the gap: A those of II-A's row A (n 2 there too), B 0/2 1/3 2/4 3/5 and
+# then II-A's row A's; both run to 30/31 at AQL 1000, where every row below leads up.
 REDUCED_TABLE = MasterTable(
     "II-C", (2, 2, 2, 3, 5, 8, 13, 20, 32, 50, 80, 125, 200, 315, 500, 800), (0, 1),
     (Arrow.UP, Arrow.DOWN),
     ((0, 2), (1, 3), (1, 4), (2, 5), (3, 6), (5, 8), (7, 10), (10, 13), (14, 17), (21, 24)),
-    long_rows="ABCDE", short_row_plans=8, lead_column_of_a=AQLS.index(6.5))
+    long_rows="ABCDE", short_row_plans=8, lead_column_of_a=AQLS.index(6.5),
+    row_plans=(
+        ("A", ((1, 2), (2, 3), (3, 4), (5, 6), (7, 8), (10, 11), (14, 15), (21, 22), (30, 31))),
+        ("B", ((0, 2), (1, 3), (2, 4), (3, 5), (5, 6), (7, 8), (10, 11), (14, 15), (21, 22),
+               (30, 31))),
+    ))
 
 MASTER_TABLES = {NORMAL: NORMAL_TABLE, TIGHTENED: TIGHTENED_TABLE, REDUCED: REDUCED_TABLE}
 

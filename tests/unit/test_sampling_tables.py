@@ -13,9 +13,18 @@ comes from:
       rejection numbers and arrows); AQL 0.065 to 6.5, rows A-L: qualitycontrolpartners.com.
 [2B]  Table II-B, tightened: the same nibs.org file, "TABLE 1-B ... Single Tightened", AQL
       0.65 to 15, rows A-L.
-[2C]  Table II-C, reduced: MIL-STD-105E Table II-C. No copy of that page could be retrieved
-      to check against while this was written: its cells below are the least checked values
-      here (see domain/sampling_tables.py for why 105E's reduced table is the one used).
+[2C]  Table II-C, reduced. No copy of the printed page could be retrieved: the copies of
+      105E found (studylib.net/doc/26308233 "MIL STD 105E legible copy", the scribd "Tablas"
+      above, pdfcoffee.com "Tabel MIL-STD-105E") could be read only as far as their first
+      pages. Checked instead against the transcription of 105E in the R package AQLSchemes
+      1.7-2 (J. S. Lawson, 2023), file R/AAZ14Single.R, the matrices ANSIASQSingleReduced{ss,
+      ac,re}; its DESCRIPTION names archive.org/details/MIL-STD-105E_1 as the source. It gives
+      each cell's plan after the arrows (n Ac Re), not the arrows, and its normal and
+      tightened matrices reproduce [2A] cell for cell (all 416) and [2B] but for the row S
+      this module does not carry. Independently: the AQL Inspector's Rule manual, ANSI version
+      (www.aqlinspectorsrule.com: "Example 3 - Differences between ANSI and ISO versions",
+      "AQL Inspector's Rule use for AQLs below 0.065", and manual/notes.html note 1).
+      See domain/sampling_tables.py for why 105E's reduced table is the one used.
 """
 
 from __future__ import annotations
@@ -165,6 +174,36 @@ def test_plans_and_arrows_sit_where_the_printed_tables_put_them(severity: str,
 # [2C] reduced sample sizes and the plans of one row, with the gap between Ac and Re.
 REDUCED_SAMPLE_SIZES = "2 2 2 3 5 8 13 20 32 50 80 125 200 315 500 800"
 
+# [2C] the plan each cell leads to, as n Ac Re, at eight AQLs: down arrows to the lead plans
+# of rows below, up arrows, the plans along the diagonals, the ends of the short rows, and
+# AQL 1000, where every row from C down leads up to A and B's 30/31.
+REDUCED_AQLS = (0.015, 0.065, 0.25, 1.0, 4.0, 15.0, 100.0, 1000.0)
+REDUCED_CELLS = """
+A 315 0 1    80 0 1     20 0 1     5 0 1      2 0 1      2 0 2      2 5 6      2 30 31
+B 315 0 1    80 0 1     20 0 1     5 0 1      2 0 1      2 0 2      2 5 6      2 30 31
+C 315 0 1    80 0 1     20 0 1     5 0 1      2 0 1      2 1 3      2 5 8      2 30 31
+D 315 0 1    80 0 1     20 0 1     5 0 1      5 0 2      3 1 4      3 7 10     2 30 31
+E 315 0 1    80 0 1     20 0 1     5 0 1      5 0 2      5 2 5      5 10 13    2 30 31
+F 315 0 1    80 0 1     20 0 1     5 0 1      8 1 3      8 3 6      5 10 13    2 30 31
+G 315 0 1    80 0 1     20 0 1     20 0 2     13 1 4     13 5 8     5 10 13    2 30 31
+H 315 0 1    80 0 1     20 0 1     20 0 2     20 2 5     20 7 10    5 10 13    2 30 31
+J 315 0 1    80 0 1     20 0 1     32 1 3     32 3 6     32 10 13   5 10 13    2 30 31
+K 315 0 1    80 0 1     80 0 2     50 1 4     50 5 8     32 10 13   5 10 13    2 30 31
+L 315 0 1    80 0 1     80 0 2     80 2 5     80 7 10    32 10 13   5 10 13    2 30 31
+M 315 0 1    80 0 1     125 1 3    125 3 6    125 10 13  32 10 13   5 10 13    2 30 31
+N 315 0 1    315 0 2    200 1 4    200 5 8    125 10 13  32 10 13   5 10 13    2 30 31
+P 315 0 1    315 0 2    315 2 5    315 7 10   125 10 13  32 10 13   5 10 13    2 30 31
+Q 315 0 1    500 1 3    500 3 6    500 10 13  125 10 13  32 10 13   5 10 13    2 30 31
+R 315 0 1    800 1 4    800 5 8    500 10 13  125 10 13  32 10 13   5 10 13    2 30 31
+"""
+
+# [2C] rows A and B (n 2 throughout), Ac Re from AQL 6.5 to 1000: A has II-A's row A
+# plans, no gap; B has 0/2 1/3 2/4 3/5, then II-A's row A plans.
+REDUCED_TOP_ROWS = """
+A 0 1  0 2  0 2  1 2  2 3  3 4  5 6  7 8  10 11  14 15  21 22  30 31
+B 0 1  0 2  0 2  1 3  2 4  3 5  5 6  7 8  10 11  14 15  21 22  30 31
+"""
+
 
 def test_reduced_inspection_has_smaller_samples_and_a_gap_between_ac_and_re() -> None:
     assert list(MASTER_TABLES[REDUCED].sample_sizes) == \
@@ -177,6 +216,38 @@ def test_reduced_inspection_has_smaller_samples_and_a_gap_between_ac_and_re() ->
             normal = MASTER_TABLES[NORMAL].cell(letter, column)
             reduced = MASTER_TABLES[REDUCED].cell(letter, column)
             assert isinstance(normal, Arrow) == isinstance(reduced, Arrow), (letter, column)
+
+
+def test_every_row_of_table_ii_c_leads_to_the_transcribed_plans() -> None:
+    for line in REDUCED_CELLS.strip().splitlines():
+        letter, *numbers = line.split()
+        printed = [tuple(int(n) for n in numbers[i:i + 3]) for i in range(0, len(numbers), 3)]
+        for aql, expected in zip(REDUCED_AQLS, printed, strict=True):
+            plan = single_plan(letter, aql, REDUCED)
+            assert (plan.sample_size, plan.acceptance, plan.rejection) == expected, (letter, aql)
+
+
+def test_rows_a_and_b_of_table_ii_c_have_plans_of_their_own() -> None:
+    aqls = AQLS[AQLS.index(6.5):]
+    for line in REDUCED_TOP_ROWS.strip().splitlines():
+        letter, *numbers = line.split()
+        printed = [(int(numbers[i]), int(numbers[i + 1])) for i in range(0, len(numbers), 2)]
+        plans = [single_plan(letter, aql, REDUCED) for aql in aqls]
+        assert [(p.acceptance, p.rejection) for p in plans] == printed, letter
+        assert {p.sample_size for p in plans} == {2}, letter
+
+
+def test_the_aql_inspectors_rule_gives_the_same_reduced_plans() -> None:
+    # Example 3, ANSI version: lot 125, level III, AQL 1.0 reduced: G, an arrow to H, n 20, 0 2
+    plan = plan_for_lot(125, "III", 1.0, REDUCED)
+    assert (plan.lot_letter, plan.letter, plan.sample_size, plan.acceptance,
+            plan.rejection) == ("G", "H", 20, 0, 2)
+    # below 0.065: reduced, AQL 0.015, code letter R: move to P, n 315, 0 1
+    plan = single_plan("R", 0.015, REDUCED)
+    assert (plan.letter, plan.sample_size, plan.acceptance, plan.rejection) == ("P", 315, 0, 1)
+    # note 1: AQL 10, code letter A: normal and reduced use C, tightened D
+    assert [single_plan("A", 10.0, severity).letter
+            for severity in (NORMAL, REDUCED, TIGHTENED)] == ["C", "C", "D"]
 
 
 # -- lookups, following the arrows -------------------------------------------------------
