@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "services.cli_stream",
     "services.cli_audit",
     "services.cli_views",
+    "services.cli_trace",
+    "services.cli_sampling",
 )
 
 Handler = Callable[[argparse.Namespace, Settings], int]

@@ -45,6 +45,7 @@ from services.contracts import (
     Contract,
     DeadLetter,
     EventEnvelope,
+    GenealogyV1,
     InspectionV1,
     LogResumed,
     LotMovementV1,
@@ -153,6 +154,9 @@ class Ingest:
 
     async def take_lot_movements(self, msgs: Sequence[RawMessage]) -> None:
         await self.take(msgs, LotMovementV1, self.one_by_one(self.records.record_lot_movement))
+
+    async def take_genealogy(self, msgs: Sequence[RawMessage]) -> None:
+        await self.take(msgs, GenealogyV1, self.one_by_one(self.records.record_genealogy))
 
     @staticmethod
     def one_by_one(command: Callable[[Any], Outcome]) -> RecordMany:
@@ -366,14 +370,14 @@ def build_broker(url: str, topology: Topology, *, for_docs: bool = False, **kwar
     return NatsBroker(url, serializer=serializer, **kwargs)
 
 
-INGESTED = ("inspection", "process", "calibration", "lot")  # one durable consumer each
+# One durable consumer each.
+INGESTED = ("inspection", "process", "calibration", "lot", "genealogy")
 
 
 def subscribe_ingest(broker: NatsBroker, ingest_of: Callable[[], Ingest], topology: Topology,
                      options: IngestOptions, log_id: str | None = None) -> None:
-    """The four durable batch pull consumers, each naming the log it consumes for, and the
-    subjects qrec publishes on (for the AsyncAPI document: the relay and the ledger publish
-    with their own connections)."""
+    """The durable batch pull consumers, each naming the log it consumes for (the subjects
+    qrec publishes on are added for the AsyncAPI document by document_outputs)."""
     lines = JStream(name=topology.lines_stream, declare=False)
 
     def consumer(subject: str, what: str, title: str, description: str) -> Any:
@@ -414,6 +418,12 @@ def subscribe_ingest(broker: NatsBroker, ingest_of: Callable[[], Ingest], topolo
             batch: list[LotMovementV1], msg: TheBatch) -> None:
         await ingest_of().take_lot_movements(msg.raw_message)
 
+    @consumer(topology.genealogy, "genealogy", "ERP lot genealogy",
+              "A lot made (or received) with its quantity and the component lots it "
+              "consumed, from the ERP (schema qrec.genealogy.v1). A cycle is refused.")
+    async def when_the_erp_reports_genealogy_record_it(
+            batch: list[GenealogyV1], msg: TheBatch) -> None:
+        await ingest_of().take_genealogy(msg.raw_message)
 
 
 class IngestService:
@@ -479,8 +489,9 @@ def specification(topology: Topology | None = None) -> Any:
     document_outputs(broker, topology)
     spec: Any = AsyncAPI(broker, title="qrec", version="1",
                     description="qrec's message stream: line, lab and ERP messages in "
-                                "(contracts v1); dead letters, committed events and signed "
-                                "checkpoints out, each naming the store's log (docs/streams.md)."
+                                "(contracts v1, and the ERP's genealogy); dead letters, "
+                                "committed events and signed checkpoints out, each naming "
+                                "the store's log (docs/streams.md)."
                     ).to_specification()
     for title, headers in OUTPUT_HEADERS.items():
         # FastStream does not write message headers; AsyncAPI 3 has them as a schema.

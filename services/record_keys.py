@@ -4,10 +4,11 @@ takes, named from the record's first event.
 Record ids are uuid5 of `kind:key` (domain.records.record_id), so a key is never guessed: a
 candidate drawn from the first event's own values is given only when it makes the record's
 id. Kinds follow the record class (`CorrectiveAction` -> `corrective-action`, or its last
-word: `ParameterReading` -> `reading`); keys are one of the event's values, `source/message
-id` of a line's records, or `plan/characteristic/line` of a chart. A record whose first
-event does not carry its key (an inspection opened by hand: its number is not in the event)
-has none.
+word: `ParameterReading` -> `reading`); keys are `source/message id` of a line's records, one
+of the event's text values, or two or three of them joined by `/` in any order (`plan/lot`
+of a lot's acceptance, `plan/characteristic/line` of a chart). A record whose first event
+does not carry its key (an inspection opened by hand: its number is not in the event) has
+none.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from itertools import permutations
 from typing import Any
 from uuid import UUID
 
 from domain.records import record_id
 
+# Event fields that are never part of a record's key.
+NOT_KEYS = {"timestamp", "originator_topic"}
 # Records with one fixed id, not named by any value of their events.
 FIXED_KEYS = {"ControlPlanRegister": "register:control-plans"}
 
@@ -37,11 +41,10 @@ def candidate_keys(state: dict[str, Any]) -> Iterator[str]:
     provenance = state.get("provenance") or {}
     if provenance.get("source") and provenance.get("source_message_id"):
         yield f"{provenance['source']}/{provenance['source_message_id']}"
-    if all(isinstance(state.get(k), str) for k in ("plan", "characteristic", "line")):
-        yield f"{state['plan']}/{state['characteristic']}/{state['line']}"
-    for value in state.values():
-        if isinstance(value, str) and value:
-            yield value
+    values = [v for k, v in state.items() if isinstance(v, str) and v and k not in NOT_KEYS]
+    for size in (1, 2, 3):
+        for parts in permutations(values, size):
+            yield "/".join(parts)
 
 
 def key_of(record: UUID, record_class: str, first_state: dict[str, Any]) -> str | None:

@@ -17,7 +17,7 @@ from services.relay import envelope, event_kind
 
 
 def test_every_event_names_its_record_by_the_key_qrec_history_takes(tmp_path: Path) -> None:
-    records = run_demo(tmp_path / "demo", messages=100, say=lambda _: None)
+    records = run_demo(tmp_path / "demo", messages=300, say=lambda _: None)
     notifications = records.recorder.select_notifications(1, 1_000_000)
 
     def first_event(record: UUID) -> tuple[str, dict[str, object]]:
@@ -33,9 +33,10 @@ def test_every_event_names_its_record_by_the_key_qrec_history_takes(tmp_path: Pa
     assert all(resolve_record(b["record_key"]) == UUID(b["record_id"])
                for b in bodies if b["record_key"] is not None)
     assert {"lot:LOT-L1-01", "instrument:G-0042", "inspection-plan:IP-100",
-            "control-plan:CP-7", "nonconformance:NC-0001", "register:control-plans",
-            "inspection:line:L1/L1-000000", "reading:line:L1/L1-P-0000"} <= named
-    assert {"corrective-action", "control-chart", "chart-baseline", "gauge-usage"} <= kinds
+            "control-plan:CP-7", "register:control-plans", "inspection:line:L1/L1-000000",
+            "reading:line:L1/L1-P-0000"} <= named
+    assert {"nonconformance", "corrective-action", "control-chart", "chart-baseline",
+            "gauge-usage", "lot-acceptance", "switching"} <= kinds
     # Only the inspection opened by hand: its number is in no event.
     assert set(unnamed) == {"inspection"}
     assert len({b["record_id"] for b in bodies if b["record_key"] is None}) == 1
