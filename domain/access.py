@@ -40,6 +40,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "instruments.manage": frozenset({METROLOGY}),
     "calibrations.record": frozenset({METROLOGY}),
     "master_data.release": frozenset({QUALITY_ENGINEER}),
+    "sampling.decide": frozenset({QUALITY_ENGINEER}),
     "access.read": frozenset({ADMIN, AUDITOR}),
     "access.manage": frozenset({ADMIN}),
 }

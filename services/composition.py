@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 from domain.application import QualityRecords
 from projections.ledger.keys import Keyring
 from projections.ledger.store import Ledger, LedgerPolicy, ledger_engine
+from services.contracts import Topology
 from services.identity.credentials import CredentialStore, credential_engine
+from services.log_identity import log_id
 from services.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -78,6 +80,9 @@ def _setup_lock(settings: Settings) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
+setup_turn = _setup_lock  # for tables made outside eventsourcing (services.log_identity)
+
+
 def taking_turns(settings: Settings) -> AbstractContextManager[None]:
     """Setting up tables of qrec's own beside the event store: on PostgreSQL one process at
     a time (see _setup_lock); SQLite serializes its writers by itself."""
@@ -108,9 +113,18 @@ def construct(settings: Settings, build: Callable[..., App], env: dict[str, str]
 
 def build_records(settings: Settings, *, create_tables: bool = True,
                   clock: Clock = utc_now) -> QualityRecords:
-    """The write model on the store the settings name."""
-    return construct(settings, QualityRecords,
-                     event_store_env(settings, create_tables=create_tables), clock=clock)
+    """The write model on the store the settings name; a store made here gets its log id
+    (services.log_identity) at once, so that every backup of it carries that id."""
+    records = construct(settings, QualityRecords,
+                        event_store_env(settings, create_tables=create_tables), clock=clock)
+    if create_tables:
+        log_id(settings)
+    return records
+
+
+def build_topology(settings: Settings) -> Topology:
+    """Subjects, streams and durable consumers under the settings' QREC_STREAM_PREFIX."""
+    return Topology(prefix=settings.stream_prefix)
 
 
 def keyring(settings: Settings) -> Keyring:

@@ -2,10 +2,11 @@
 started and stopped by qrec itself when QREC_BROKER_URL is empty.
 
 Every line, the lab and the ERP has a NATS user of its own that may publish only its own
-subjects (`line-L1`: qrec.line.L1.>; `lab`: qrec.lab.>; `erp`: qrec.erp.>), with passwords
-made on first start in `<data dir>/nats/users.json` (0600; add a `line-<name>` entry there
-for another line and restart). qrec's own components connect without credentials, as the
-`qrec` user (no_auth_user): the server listens on loopback only."""
+subjects (`line-L1`: <prefix>.line.L1.>; `lab`: <prefix>.lab.>; `erp`: <prefix>.erp.>),
+with passwords made on first start in `<data dir>/nats/users.json` (0600; add a
+`line-<name>` entry there for another line and restart). qrec's own components connect
+without credentials, as the `qrec` user (no_auth_user): the server listens on loopback
+only."""
 
 from __future__ import annotations
 
@@ -29,11 +30,12 @@ class NatsServerNotFound(RuntimeError):
     pass
 
 
-def publishes(user: str, prefix: str = "qrec") -> list[str]:
-    """The subjects a line's, the lab's or the ERP's user may publish to."""
+def publishes(user: str) -> list[str]:
+    """The subjects a line's, the lab's or the ERP's user may publish to, under any stream
+    prefix (the embedded server serves one store)."""
     if user.startswith("line-"):
-        return [f"{prefix}.line.{user.removeprefix('line-')}.>"]
-    return [f"{prefix}.{user}.>"]
+        return [f"*.line.{user.removeprefix('line-')}.>"]
+    return [f"*.{user}.>"]
 
 
 def server_config(port: int, store_dir: Path, passwords: dict[str, str]) -> dict[str, object]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+# One NATS subject token, also usable in stream and consumer names.
+STREAM_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
 
 class SettingsError(ValueError):
@@ -83,6 +87,9 @@ class Settings:
                      or postgresql://user@host:port/db
     QREC_BROKER_URL  empty for an embedded NATS server run by qrec, or nats://host:port
     QREC_PG_SCHEMA   PostgreSQL schema for qrec's tables (default public)
+    QREC_STREAM_PREFIX      prefix of every subject, stream and durable consumer qrec
+                            declares on the broker (default qrec); one per plant or
+                            environment sharing a NATS cluster
     QREC_DUE_SOON_DAYS      a calibration is "due soon" this many days ahead (default 14)
     QREC_QUARANTINE_OVERDUE 1 to quarantine a gauge whose calibration is overdue (default 0)
     QREC_API_ADDR      where `qrec serve` listens, host:port (default 127.0.0.1:8000)
@@ -95,6 +102,7 @@ class Settings:
     store_url: str = ""
     broker_url: str = ""
     pg_schema: str = "public"
+    stream_prefix: str = "qrec"
     due_soon_days: int = 14
     quarantine_overdue: bool = False
     api_addr: str = "127.0.0.1:8000"
@@ -110,6 +118,7 @@ class Settings:
             store_url=env.get("QREC_STORE_URL", "").strip(),
             broker_url=env.get("QREC_BROKER_URL", "").strip(),
             pg_schema=env.get("QREC_PG_SCHEMA", "").strip() or "public",
+            stream_prefix=env.get("QREC_STREAM_PREFIX", "").strip() or "qrec",
             due_soon_days=_int(env, "QREC_DUE_SOON_DAYS", 14),
             quarantine_overdue=env.get("QREC_QUARANTINE_OVERDUE", "0").strip() in ("1", "true"),
             api_addr=env.get("QREC_API_ADDR", "").strip() or "127.0.0.1:8000",
@@ -131,6 +140,10 @@ class Settings:
         if self.broker_url and not self.broker_url.startswith("nats://"):
             raise SettingsError(
                 f"QREC_BROKER_URL must be empty (embedded) or nats://..., not {self.broker_url!r}")
+        if not STREAM_PREFIX.fullmatch(self.stream_prefix):
+            raise SettingsError(
+                "QREC_STREAM_PREFIX must be letters, digits, '-' or '_' (one subject token, "
+                f"at most 32 characters, no dots or wildcards), not {self.stream_prefix!r}")
         self.api_host_port()
         if self.lockout_after < 1 or self.session_hours < 1:
             raise SettingsError("QREC_LOCKOUT_AFTER and QREC_SESSION_HOURS must be at least 1")

@@ -28,6 +28,7 @@ from services.api.routers import (
     people,
     plans,
     records,
+    sampling,
     views,
 )
 from services.api.security import action_of, no_nul_characters
@@ -39,7 +40,7 @@ from services.settings import Settings
 from services.views import build_views_reader
 
 ROUTERS = (health, people, lots, inspections, nonconformances, corrective_actions,
-           instruments, plans, records, views, audit)
+           instruments, plans, sampling, records, views, audit)
 TITLE = "qrec"
 DESCRIPTION = """Event-sourced quality records: every command people make, every view, every
 record's history and its proof. Sign in with a session cookie (`POST /api/v1/session`), an

@@ -17,6 +17,7 @@ from domain.application import QualityRecords
 from domain.corrective_action import PlannedAction
 from domain.inspection import Measurement
 from domain.records import Provenance
+from domain.switching import DISCONTINUED, InspectionSwitching
 from services.api.app import create_app
 from services.api.context import ApiContext
 from services.settings import Settings
@@ -122,6 +123,17 @@ class Plant:
         if quarantined:
             self.records.quarantine_instrument(tag, WHY)
         return tag
+
+    def switching(self, discontinued: bool = False) -> tuple[str, str, str]:
+        """A plan's switching record for a product and a supplier (line)."""
+        key = ("IP-100", "P-7", self.name("supplier"))
+        record = InspectionSwitching.start(*key, ROOT, self.records.clock())
+        if discontinued:  # as five lots not accepted on tightened inspection leave it
+            record.record(InspectionSwitching.Switched, ROOT, self.records.clock(),
+                          from_severity="tightened", to_severity=DISCONTINUED,
+                          rule="9.4", lots=())
+        self.records.create(record, key="/".join(key))
+        return key
 
     def enrolled(self, role: str | None = None) -> str:
         who = self.name("person")

@@ -130,7 +130,17 @@ REQUESTS: dict[tuple[str, str], Request] = {
         "id": p.name("CP"), "revision": "A", "product": "P-7", "operations": [
             {"id": "cure", "parameters": [{"name": "temperature", "unit": "degC", "lsl": 175,
                                            "usl": 185, "reaction": "hold the lot"}]}]}),
+    # sampling
+    ("POST", "/api/v1/sampling/{plan}/{product}/{source}/reduced-approval"): lambda p: (
+        "/api/v1/sampling/{}/{}/{}/reduced-approval".format(*p.switching()),
+        {"approved": True, **WHY}),
+    ("POST", "/api/v1/sampling/{plan}/{product}/{source}/production"): lambda p: (
+        "/api/v1/sampling/{}/{}/{}/production".format(*p.switching()),
+        {"steady": True, **WHY}),
+    ("POST", "/api/v1/sampling/{plan}/{product}/{source}/resume"): lambda p: (
+        "/api/v1/sampling/{}/{}/{}/resume".format(*p.switching(discontinued=True)), WHY),
     # records, views, audit
+    ("GET", "/api/v1/genealogy/{lot}"): lambda p: ("/api/v1/genealogy/LOT-0001", None),
     ("GET", "/api/v1/records/{ref}"): lambda p: ("/api/v1/records/lot:LOT-0001", None),
     ("GET", "/api/v1/records/{ref}/history"): lambda p: (
         "/api/v1/records/lot:LOT-0001/history", None),

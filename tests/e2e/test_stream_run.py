@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,14 +49,23 @@ def test_qrec_run_simulate_records_the_lines_and_stops_cleanly_on_sigterm(
     run = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "--simulate",
                             "--for", "60"], cwd=REPO, env=env, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(run.stdout or ()), daemon=True)
+    reader.start()
     try:
-        # The API is one of its components: ready once the store and the broker are.
+        # Started (a busy machine takes a while) once the first summary is out and the API
+        # (one of its components) is ready; the summary comes every 2 s: let a few go by.
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("[") for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.2)
         ready = wait_until_answering(f"http://127.0.0.1:{port}/readyz", run)
         assert ready == {"ready": True, "store": "ok", "credentials": "ok", "broker": "ok"}
-        time.sleep(6)  # the summary comes every 2 s
+        time.sleep(6)
     finally:
         run.send_signal(signal.SIGTERM)
-        out, _ = run.communicate(timeout=60)
+        run.wait(timeout=60)
+        reader.join(timeout=10)
+    out = "".join(lines)
     assert run.returncode == 0, out
     assert "(embedded)" in out
     assert f"API at http://127.0.0.1:{port}" in out

@@ -18,9 +18,11 @@ from pydantic import BaseModel, Field, create_model
 from sqlalchemy import DateTime, Table
 from starlette.responses import Response
 
+from projections.acceptance import LotAcceptanceRow, SwitchingStateRow, SwitchRow
 from projections.base import ViewBase
 from projections.corrective_actions import CorrectiveActionRow
 from projections.gauge_usage import GaugeUseRow
+from projections.genealogy import GenealogyEdgeRow, GenealogyLotRow, known, trace
 from projections.history import HistoryRow
 from projections.instruments import InstrumentRow, calibration_status
 from projections.lots import LotInspectionRow, LotRow
@@ -93,6 +95,19 @@ LISTINGS = (
     Listing("corrective-actions", CorrectiveActionRow, ("number", "corrective_action_id"),
             ("number", "status", "nonconformance_id", "opened_by"),
             "the corrective action board", "opened_at"),
+    Listing("lot-acceptance", LotAcceptanceRow, ("lot", "acceptance_id"),
+            ("lot", "plan", "severity", "verdict", "switching_id"),
+            "lot acceptance by sampling: plan, sample, count, decision", "planned_at"),
+    Listing("switching-state", SwitchingStateRow, ("switching_id",),
+            ("plan", "product", "source", "severity"),
+            "the inspection in force (normal, tightened, reduced) per plan, product, source"),
+    Listing("sampling-switches", SwitchRow, ("switching_id", "version"),
+            ("switching_id", "to_severity"), "every switch of inspection severity and why",
+            "switched_at"),
+    Listing("genealogy", GenealogyEdgeRow, ("child_lot", "parent_lot"),
+            ("child_lot", "parent_lot"), "lots consumed into lots, with quantities"),
+    Listing("genealogy-lots", GenealogyLotRow, ("lot", "lot_id"), ("lot", "product", "supplier"),
+            "lots in the genealogy with their quantities"),
     Listing("history", HistoryRow, ("position",),
             ("record_id", "record_kind", "event", "actor", "source"),
             "every event of every record, in log order", "recorded_at"),
@@ -229,3 +244,25 @@ def control_chart(plan: Annotated[str, Path(max_length=64)],
     body = {"chart": dict(chart) if chart else None, "alarms": alarms, "points": found}
     return Response(orjson.dumps(body, option=orjson.OPT_NAIVE_UTC),
                     media_type="application/json")
+
+
+class TraceStepOut(BaseModel):
+    depth: int
+    lot: str
+    via: str = Field(description="the lot it was reached from")
+    quantity: float | None
+
+
+@router.get("/genealogy/{lot}", response_model=list[TraceStepOut],
+            summary="A lot's genealogy tree (as `qrec trace`): every lot made from it "
+                    "(forward) or that went into it (backward), breadth first")
+def genealogy(lot: Annotated[str, Path(min_length=1, max_length=64)],
+              ctx: Annotated[ApiContext, reader("records.read")],
+              forward: Annotated[bool, Query(description="false: backward")] = True
+              ) -> list[TraceStepOut]:
+    with ctx.views.connect() as conn:
+        if not known(conn, lot):
+            raise ApiProblem(404, "No such record", f"no lot {lot} in the genealogy view")
+        steps = trace(conn, lot, forward=forward)
+    return [TraceStepOut(depth=s.depth, lot=s.lot, via=s.via, quantity=s.quantity)
+            for s in steps]
