@@ -42,6 +42,15 @@ def need_service(url: str, what: str) -> None:
     pytest.skip(f"{what} at {url} is not reachable")
 
 
+@pytest.fixture(autouse=True)
+def api_on_a_port_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `qrec run` a test starts serves its HTTP API on a free port, not on 8000 (where a
+    developer's `make run` or another test run may be)."""
+    from services.embedded_nats import free_port
+
+    monkeypatch.setenv("QREC_API_ADDR", f"127.0.0.1:{free_port()}")
+
+
 class ManualClock:
     """A clock the test moves: recorded times are deterministic."""
 

@@ -19,6 +19,7 @@ import pytest
 from projections.ledger.verifier import Checkpoint
 from services.composition import build_ledger, build_records
 from services.contracts import Topology
+from services.embedded_nats import free_port
 from services.ingest import INGESTED
 from services.log_identity import log_id, named_log
 from services.relay import notification_event_id
@@ -44,7 +45,8 @@ def second_topology(topology: Topology, nats_url: str) -> Iterator[Topology]:
 def start_plant(settings: Settings, nats_url: str, prefix: str) -> subprocess.Popen[str]:
     env = {**os.environ, "QREC_DATA_DIR": str(settings.data_dir),
            "QREC_STORE_URL": settings.store_url, "QREC_PG_SCHEMA": settings.pg_schema,
-           "QREC_BROKER_URL": nats_url, "QREC_STREAM_PREFIX": prefix}
+           "QREC_BROKER_URL": nats_url, "QREC_STREAM_PREFIX": prefix,
+           "QREC_API_ADDR": f"127.0.0.1:{free_port()}"}  # each plant serves its own API
     return subprocess.Popen([sys.executable, "-m", "services.cli", "run", "--simulate",
                              "--rate", "10", "--for", "6"], cwd=REPO, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
