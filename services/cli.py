@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "services.cli_stream",
     "services.cli_audit",
     "services.cli_views",
+    "services.cli_witness",
 )
 
 Handler = Callable[[argparse.Namespace, Settings], int]

@@ -21,6 +21,17 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number, not {text!r}") from None
 
 
+def _witnesses(text: str) -> tuple[tuple[str, str], ...]:
+    """"VKEY URL, VKEY URL" -> ((vkey, url), ...); each vkey is checked when used."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        vkey, _, url = item.partition(" ")
+        if not url.strip().startswith(("http://", "https://")) or vkey.count("+") != 2:
+            raise SettingsError(f"QREC_WITNESSES: {item!r} is not 'VKEY http(s)://URL'")
+        pairs.append((vkey, url.strip()))
+    return tuple(pairs)
+
+
 @dataclass(frozen=True)
 class Settings:
     """qrec's settings.
@@ -32,6 +43,12 @@ class Settings:
     QREC_PG_SCHEMA   PostgreSQL schema for qrec's tables (default public)
     QREC_DUE_SOON_DAYS      a calibration is "due soon" this many days ahead (default 14)
     QREC_QUARANTINE_OVERDUE 1 to quarantine a gauge whose calibration is overdue (default 0)
+    QREC_LOG_ORIGIN  the origin line naming the log in its checkpoints (default: derived
+                     from the log's id, see composition.log_origin)
+    QREC_WITNESSES   witnesses to cosign every checkpoint: "VKEY URL" pairs, comma-separated
+    QREC_TSA_URL     an RFC 3161 time-stamping authority (default: none)
+    QREC_TSA_CERT    PEM file of the authority's root certificate(s), to verify its tokens
+    QREC_TSA_EVERY   seconds between timestamped checkpoints; 0 = every one (default 0)
     """
 
     data_dir: Path = Path("qrec-data")
@@ -40,6 +57,11 @@ class Settings:
     pg_schema: str = "public"
     due_soon_days: int = 14
     quarantine_overdue: bool = False
+    log_origin: str = ""
+    witnesses: tuple[tuple[str, str], ...] = ()  # (vkey, url)
+    tsa_url: str = ""
+    tsa_cert: Path | None = None
+    tsa_every: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +73,11 @@ class Settings:
             pg_schema=env.get("QREC_PG_SCHEMA", "").strip() or "public",
             due_soon_days=_int(env, "QREC_DUE_SOON_DAYS", 14),
             quarantine_overdue=env.get("QREC_QUARANTINE_OVERDUE", "0").strip() in ("1", "true"),
+            log_origin=env.get("QREC_LOG_ORIGIN", "").strip(),
+            witnesses=_witnesses(env.get("QREC_WITNESSES", "")),
+            tsa_url=env.get("QREC_TSA_URL", "").strip(),
+            tsa_cert=Path(env["QREC_TSA_CERT"]) if env.get("QREC_TSA_CERT") else None,
+            tsa_every=_int(env, "QREC_TSA_EVERY", 0),
         )
         settings.check()
         return settings
@@ -66,6 +93,12 @@ class Settings:
         if self.broker_url and not self.broker_url.startswith("nats://"):
             raise SettingsError(
                 f"QREC_BROKER_URL must be empty (embedded) or nats://..., not {self.broker_url!r}")
+        if self.log_origin and ("+" in self.log_origin or
+                                any(c.isspace() for c in self.log_origin)):
+            raise SettingsError(f"QREC_LOG_ORIGIN holds a space or '+': {self.log_origin!r}")
+        if self.tsa_url and self.tsa_cert is None:
+            raise SettingsError("QREC_TSA_URL needs QREC_TSA_CERT (the authority's root "
+                                "certificate, PEM) to verify its tokens")
 
     @property
     def uses_postgres(self) -> bool:

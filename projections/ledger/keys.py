@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +119,16 @@ class Keyring:
         (self.directory / f"rotation-{new.key_id}.json").write_text(
             json.dumps(statement, indent=2) + "\n")
         return new
+
+    def log_id(self) -> str:
+        """A random id for the log, made once beside the keys (every signer shares them)."""
+        path = self.directory / "log-id"
+        if not path.exists():
+            self.signer()  # makes the directory, owner-only
+            tmp = self.directory / "log-id.tmp"
+            tmp.write_text(uuid.uuid4().hex + "\n")
+            tmp.replace(path)
+        return path.read_text().strip()
 
     def public_keys(self) -> dict[str, bytes]:
         """Every public key ever used here, by key id (raw 32 bytes)."""

@@ -418,7 +418,7 @@ def signature_problem(cp: Checkpoint, public_keys: Mapping[str, bytes]) -> str |
     if raw is None:
         return f"signed by key {cp.key_id or '(none)'}, which is not a trusted key"
     if cp.origin and note_key_hash(cp.origin, NOTE_ED25519, raw) != cp.note_key_hash:
-        return f"the note's key ID does not match key {cp.key_id}"
+        return f"bad signature (key {cp.key_id}: the note names another key ID)"
     try:
         Ed25519PublicKey.from_public_bytes(raw).verify(cp.signature, cp.message())
     except (InvalidSignature, ValueError):

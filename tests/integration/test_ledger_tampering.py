@@ -27,12 +27,12 @@ from projections.ledger.audit import (
 )
 from projections.ledger.keys import Keyring
 from projections.ledger.store import (
+    Base,
     Ledger,
     LedgerCheckpoint,
     LedgerLeaf,
     LedgerNode,
     LedgerPolicy,
-    LedgerTracking,
     leaf_digest,
 )
 from projections.ledger.verifier import Checkpoint, event_leaf_hash
@@ -240,10 +240,10 @@ def test_rewriting_the_ledger_consistently_with_its_own_key_still_breaks_the_kep
 
 def rebuild_ledger(history: History, keyring: Keyring) -> None:
     with history.ledger.engine.begin() as conn:
-        for table in (LedgerLeaf, LedgerNode, LedgerCheckpoint, LedgerTracking):
+        for table in Base.metadata.sorted_tables:  # every ledger table
             conn.execute(delete(table))
     rebuilt = Ledger(history.ledger.engine, history.records.recorder, keyring,
-                     clock=history.ledger.clock, policy=POLICY)
+                     clock=history.ledger.clock, policy=POLICY, origin=history.ledger.origin)
     rebuilt.catch_up(seal=True)
 
 
