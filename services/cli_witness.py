@@ -110,3 +110,16 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"refused {origin} ({status}): {reason}")
     store.close()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m services.cli_witness ...`: the same commands without loading the rest of
+    qrec (a witness host needs none of it)."""
+    parser = argparse.ArgumentParser(prog="qrec")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["witness", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.handler(args, Settings()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -33,6 +33,8 @@ from services.composition import build_ledger, build_records
 from services.contracts import Topology
 from services.embedded_nats import EmbeddedNats
 from services.ingest import IngestOptions, IngestService
+from services.ledger_outside import publish_outside
+from services.witness_client import REFUSED, UNREACHABLE
 from services.ledger_publish import ensure_checkpoint_stream, publish_new_checkpoints
 from services.policy_runner import build_tracked_records
 from services.relay import Relay
@@ -119,23 +121,31 @@ async def run_relay(ctx: ComponentContext) -> None:
 
 
 async def run_ledger(ctx: ComponentContext, every: float = 1.0) -> None:
-    """Take new events into the Merkle ledger and publish its signed checkpoints; on stop,
-    seal a checkpoint over everything stored."""
+    """Take new events into the Merkle ledger and publish its signed checkpoints (on the
+    stream, to the witnesses and the time-stamping authority in the settings); on stop, seal
+    a checkpoint over everything stored."""
     records = ctx.build_records()
     ledger = build_ledger(ctx.settings, records)
     nc = await nats.connect(ctx.broker_url, name=f"{ctx.topology.prefix}-ledger")
     js, stream, subject = nc.jetstream(), ctx.topology.ledger_stream, ctx.topology.checkpoints
     await ensure_checkpoint_stream(js, stream, subject)
-    published = [0]
-    ctx.status = lambda: f"ledger {published[0]} checkpoints out"
+    published, outside = [0], [""]
+    ctx.status = lambda: f"ledger {published[0]} checkpoints out{outside[0]}"
+
+    async def take_in(seal: bool = False) -> None:
+        made = await asyncio.to_thread(ledger.catch_up, seal=seal)
+        published[0] += await publish_new_checkpoints(js, ledger, stream, subject)
+        behind = any(word in outside[0] for word in (REFUSED, UNREACHABLE, "failed"))
+        if (made or behind) and (ctx.settings.witnesses or ctx.settings.tsa_url):
+            said = await asyncio.to_thread(publish_outside, ledger, ctx.settings)
+            outside[0] = "; " + "; ".join(said)  # a refusal stays on the line, retried
+
     try:
         while not ctx.stop.is_set():
-            await asyncio.to_thread(ledger.catch_up)
-            published[0] += await publish_new_checkpoints(js, ledger, stream, subject)
+            await take_in()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ctx.stop.wait(), every)
-        await asyncio.to_thread(ledger.catch_up, seal=True)
-        published[0] += await publish_new_checkpoints(js, ledger, stream, subject)
+        await take_in(seal=True)
     finally:
         await nc.drain()
         records.close()

@@ -26,7 +26,7 @@ def _witnesses(text: str) -> tuple[tuple[str, str], ...]:
     pairs = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         vkey, _, url = item.partition(" ")
-        if not url.strip().startswith(("http://", "https://")) or vkey.count("+") != 2:
+        if not url.strip().startswith(("http://", "https://")) or vkey.count("+") < 2:
             raise SettingsError(f"QREC_WITNESSES: {item!r} is not 'VKEY http(s)://URL'")
         pairs.append((vkey, url.strip()))
     return tuple(pairs)
