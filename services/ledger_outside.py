@@ -29,7 +29,9 @@ def authority(settings: Settings) -> Authority:
 def stamp_checkpoints(ledger: Ledger, settings: Settings) -> str:
     stamped = ledger.timestamps()
     last_size = stamped[-1][0] if stamped else 0
-    last_time = datetime.fromisoformat(stamped[-1][2]) if stamped else None
+    last_cp = ledger.checkpoint_at(last_size) if stamped else None
+    # The period runs on the checkpoints' own times, as the ledger's clock made them.
+    last_time = datetime.fromisoformat(last_cp.timestamp) if last_cp else None
     tsa, made = authority(settings), 0
     try:
         for cp in ledger.checkpoints(since=last_size):

@@ -57,10 +57,19 @@ def test_an_auditor_exports_a_record_and_checks_the_pack_offline(
     assert cli.main(["audit", "verify-pack", str(pack_path), "--public-key", str(key_path)]) == 0
     assert verifier.main([str(pack_path), "--public-key", str(key_path)]) == 0
     # A pack edited after export does not.
-    pack["events"][1]["state"] = pack["events"][0]["state"]
-    pack_path.write_text(json.dumps(pack))
+    edited = json.loads(json.dumps(pack))
+    edited["events"][1]["state"] = edited["events"][0]["state"]
+    pack_path.write_text(json.dumps(edited))
     assert cli.main(["audit", "verify-pack", str(pack_path)]) == 1
     assert "position" in capsys.readouterr().err
+    # Nor does one whose newest event (the quarantine) was left out: every proof in it
+    # holds, but the checkpoint's heads map says the record goes on to version 2.
+    shortened = dict(pack, events=pack["events"][:1])
+    pack_path.write_text(json.dumps(shortened))
+    assert verifier.main([str(pack_path), "--public-key", str(key_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"FAIL record {instrument_id('G-0002')}: the checkpoint at tree size 31 has its " \
+        "newest event at version 2 (position 30); the pack lacks version 2" in out
 
 
 def test_a_pack_signed_by_another_key_fails_against_the_published_key(
