@@ -72,6 +72,7 @@ class WitnessStore:
         self.lock = threading.Lock()
         self.conn.executescript("""
             PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = FULL;  -- a cosigned state is on disk before the answer
             CREATE TABLE IF NOT EXISTS logs (origin TEXT PRIMARY KEY, size INTEGER NOT NULL,
                 root BLOB NOT NULL, note TEXT NOT NULL DEFAULT '');
             CREATE TABLE IF NOT EXISTS log_keys (origin TEXT NOT NULL REFERENCES logs(origin),
@@ -151,12 +152,12 @@ class Witness:
             raise WitnessRefusal(409, f"this witness cosigned {origin} at size {known.size}, "
                                  f"not {old_size}", known.size)
         check_extends(known, size, root, proof)
-        if not self.store.advance(origin, old_size, size, root, note):
+        # Signed first, handed out only once the new state is stored (one durable commit).
+        cosignature = cosign(self.key, self.name, text, int(self.clock()))
+        if not self.store.advance(origin, old_size, size, root, note + cosignature.line()):
             now = self.store.state(origin)
             raise WitnessRefusal(409, "another request moved the log first",
                                  now.size if now else 0)
-        cosignature = cosign(self.key, self.name, text, int(self.clock()))
-        self.store.advance(origin, size, size, root, note + cosignature.line())
         return cosignature.line()
 
     def _verified(self, note: str) -> tuple[str, str]:
@@ -232,6 +233,7 @@ def open_witness(directory: Path, name: str) -> Witness:
 
 class WitnessHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the protocol recommends
+    disable_nagle_algorithm = True  # headers and body go out in two writes
     witness: Witness
 
     def do_POST(self) -> None:
