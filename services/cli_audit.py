@@ -22,10 +22,10 @@ from projections.ledger.verifier import (
     witness_policy,
 )
 from services.composition import build_ledger, build_records, keyring
-from services.ledger_outside import publish_outside, timestamp_problem
-from services.witness_client import endpoints_from
 from services.history import as_argument, resolve_record
+from services.ledger_outside import publish_outside, timestamp_problem
 from services.settings import Settings
+from services.witness_client import endpoints_from
 
 LARGE_STORE = 50_000  # events; above this `verify` draws a progress bar
 

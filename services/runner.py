@@ -34,13 +34,13 @@ from services.contracts import Topology
 from services.embedded_nats import EmbeddedNats
 from services.ingest import IngestOptions, IngestService
 from services.ledger_outside import publish_outside
-from services.witness_client import REFUSED, UNREACHABLE
 from services.ledger_publish import ensure_checkpoint_stream, publish_new_checkpoints
 from services.policy_runner import build_tracked_records
 from services.relay import Relay
 from services.settings import Settings
 from services.simulator import SAMPLE_MASTER_DATA, LineSimulator, load_master_data
 from services.streams import declare_streams
+from services.witness_client import REFUSED, UNREACHABLE
 
 
 @dataclass(frozen=True)
