@@ -116,10 +116,10 @@ def _scan(run: _Pass, report: AuditReport, progress: Progress | None,
         report.pending += len(page) - len(keys)
         if run.bad_leaf is None:
             run.bad_leaf = _first_bad_leaf(run.ledger, frontier.size, keys)
-        record_head = run.heads.record
+        heads = run.heads.latest
         for key in keys:
             tile.append(key)
-            record_head(key[0], key[1], frontier.size)
+            heads[key[0]] = (key[1], frontier.size)
             for level, idx, node in frontier.append(key[2]):
                 if nodes.get((level, idx)) != node:
                     return _pinpoint(run, level, idx)

@@ -52,21 +52,29 @@ class HeadsTree:
 
 
 class HeadsMap:
-    """The whole map in memory: every record's head, grouped by bucket (for verify)."""
+    """The whole map in memory, for a verifier that replays the log: ``latest`` takes each
+    event (one dict write), ``root`` folds what changed since into the buckets and the tree."""
 
     def __init__(self) -> None:
-        self.buckets: dict[int, dict[bytes, bytes]] = {}
+        self.latest: dict[UUID, tuple[int, int]] = {}  # since the last root
+        self.buckets: dict[int, dict[UUID, tuple[int, int]]] = {}
         self.tree = HeadsTree()
-        self.dirty: set[int] = set()
 
     def record(self, record_id: UUID, version: int, position: int) -> None:
-        bucket = head_bucket(record_id)
-        entry = head_entry(record_id, version, position)
-        self.buckets.setdefault(bucket, {})[entry[:16]] = entry
-        self.dirty.add(bucket)
+        self.latest[record_id] = (version, position)
 
     def root(self) -> bytes:
-        if self.dirty:
-            self.tree.set_buckets({b: bucket_hash(self.buckets[b].values()) for b in self.dirty})
-            self.dirty.clear()
+        if self.latest:
+            dirty = set()
+            for rid, head in self.latest.items():
+                bucket = head_bucket(rid)
+                self.buckets.setdefault(bucket, {})[rid] = head
+                dirty.add(bucket)
+            self.latest.clear()
+            self.tree.set_buckets({b: bucket_hash(head_entry(rid, v, p) for rid, (v, p)
+                                                  in self.buckets[b].items()) for b in dirty})
         return self.tree.root()
+
+    def entries(self, bucket: int) -> list[bytes]:
+        self.root()
+        return sorted(head_entry(rid, v, p) for rid, (v, p) in self.buckets.get(bucket, {}).items())

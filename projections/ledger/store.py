@@ -4,9 +4,9 @@ checkpoints and the tracking position, written in one transaction per page of no
 Tables (in the views database; on PostgreSQL in the settings' schema):
 ``ledger_leaves`` (position -> event key and leaf hash), ``ledger_nodes`` (tile nodes, see
 ``merkle``), ``ledger_checkpoints`` (signed tree heads; a C2SP checkpoint also has a row in
-``ledger_checkpoint_notes``: its origin, heads root and note key ID), ``ledger_heads`` and
-``ledger_head_buckets`` (every record's newest event and the map's bucket hashes, see
-``heads``), ``ledger_cosignatures`` and ``ledger_witness_status`` (what each witness said),
+``ledger_checkpoint_notes``: its origin, heads root and note key ID),
+``ledger_head_buckets`` (the record heads map: each bucket's entries, every record's newest
+event, and its hash; see ``heads``), ``ledger_cosignatures`` and ``ledger_witness_status`` (what each witness said),
 ``ledger_timestamps`` (RFC 3161 tokens) and ``ledger_tracking`` (the last notification id
 taken in, the tree size and its right edge).
 """
@@ -100,18 +100,13 @@ class LedgerCheckpointNote(Base):
     note_key_hash: Mapped[bytes] = mapped_column(LargeBinary(4))
 
 
-class LedgerHead(Base):
-    __tablename__ = "ledger_heads"
-    originator_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    bucket: Mapped[int] = mapped_column(Integer, index=True)
-    version: Mapped[int] = mapped_column(BigInteger)
-    position: Mapped[int] = mapped_column(BigInteger)
-
-
 class LedgerHeadBucket(Base):
+    """One bucket of the record heads map: its entries (32 bytes each, sorted) and hash."""
+
     __tablename__ = "ledger_head_buckets"
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    entries: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class LedgerCosignature(Base):
@@ -425,13 +420,14 @@ class Ledger:
         bucket = head_bucket(record_id)
         with self.engine.connect() as conn:
             before = self._tracking(conn).tree_size
-            rows = conn.execute(select(LedgerHead).where(LedgerHead.bucket == bucket)).all()
-            tree = HeadsTree({r.bucket: r.hash for r in conn.execute(select(LedgerHeadBucket))})
+            entries = conn.execute(select(LedgerHeadBucket.entries).where(
+                LedgerHeadBucket.bucket == bucket)).scalar() or b""
+            tree = HeadsTree({r.bucket: r.hash for r in conn.execute(
+                select(LedgerHeadBucket.bucket, LedgerHeadBucket.hash))})
             after = self._tracking(conn).tree_size
         if not before == after == tree_size:
             raise LedgerMoved(f"the ledger is at {after} events, not {tree_size}")
-        entries = sorted(head_entry(UUID(r.originator_id), r.version, r.position) for r in rows)
-        return entries, tree.siblings(bucket)
+        return split_entries(entries), tree.siblings(bucket)
 
     def positions_of(self, record_id: UUID) -> list[tuple[int, int]]:
         """(position, version) of a record's events in the ledger, oldest first."""
@@ -523,14 +519,13 @@ class LedgerLeafRow:
 
 class PageHeads:
     """The heads map's changes of one page: applied to the tree when a checkpoint needs its
-    root, written (heads and bucket hashes) with the page."""
+    root, written (the changed buckets' entries and hashes) with the page."""
 
     def __init__(self, conn: Connection, tree: HeadsTree) -> None:
         self.conn, self.tree = conn, tree
         self.pending: dict[UUID, tuple[int, int]] = {}  # not in the tree yet
         self.entries: dict[int, dict[bytes, bytes]] = {}  # bucket -> record id -> entry
-        self.changed: dict[UUID, tuple[int, int]] = {}
-        self.buckets: dict[int, bytes] = {}
+        self.changed: set[int] = set()
 
     def record(self, record_id: UUID, version: int, position: int) -> None:
         self.pending[record_id] = (version, position)
@@ -544,28 +539,28 @@ class PageHeads:
         touched = {head_bucket(rid) for rid in self.pending}
         unread = touched - self.entries.keys()
         if unread:
-            for r in self.conn.execute(select(LedgerHead).where(LedgerHead.bucket.in_(unread))):
-                rid = UUID(r.originator_id)
-                self.entries.setdefault(r.bucket, {})[rid.bytes] = \
-                    head_entry(rid, r.version, r.position)
+            for r in self.conn.execute(select(LedgerHeadBucket.bucket, LedgerHeadBucket.entries)
+                                       .where(LedgerHeadBucket.bucket.in_(unread))):
+                self.entries[r.bucket] = {e[:16]: e for e in split_entries(r.entries)}
         for rid, (version, position) in self.pending.items():
             self.entries.setdefault(head_bucket(rid), {})[rid.bytes] = \
                 head_entry(rid, version, position)
-        changed = {b: bucket_hash(self.entries[b].values()) for b in touched}
-        self.tree.set_buckets(changed)
-        self.buckets.update(changed)
-        self.changed.update(self.pending)
+        self.tree.set_buckets({b: bucket_hash(self.entries[b].values()) for b in touched})
+        self.changed |= touched
         self.pending.clear()
 
     def save(self) -> None:
         if self.pending:
             self._apply()
         if self.changed:
-            _upsert(self.conn, LedgerHead, [
-                {"originator_id": str(rid), "bucket": head_bucket(rid), "version": v,
-                 "position": p} for rid, (v, p) in self.changed.items()], ["originator_id"])
-            _upsert(self.conn, LedgerHeadBucket, [{"bucket": b, "hash": h}
-                                                  for b, h in self.buckets.items()], ["bucket"])
+            hashes = self.tree.levels[0]
+            _upsert(self.conn, LedgerHeadBucket, [
+                {"bucket": b, "hash": hashes[b], "entries": b"".join(sorted(
+                    self.entries[b].values()))} for b in sorted(self.changed)], ["bucket"])
+
+
+def split_entries(blob: bytes) -> list[bytes]:
+    return [blob[i:i + 32] for i in range(0, len(blob), 32)]
 
 
 def backfill_heads(conn: Connection, tree_size: int) -> None:
@@ -580,16 +575,17 @@ def backfill_heads(conn: Connection, tree_size: int) -> None:
 
 
 def _upsert(conn: Connection, model: type[Base], rows: list[dict[str, Any]],
-            keys: list[str]) -> None:
-    """Insert rows, replacing those with the same keys (PostgreSQL and SQLite alike)."""
+            keys: list[str], chunk: int = 1000) -> None:
+    """Insert rows, replacing those with the same keys (PostgreSQL and SQLite alike), many
+    rows to a statement (one round trip, not one per row)."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(model)
-    stmt = stmt.on_conflict_do_update(index_elements=keys, set_={
-        c: stmt.excluded[c] for c in rows[0] if c not in keys})
-    conn.execute(stmt, rows)
+    for start in range(0, len(rows), chunk):
+        stmt = dialect_insert(model).values(rows[start:start + chunk])
+        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={
+            c: stmt.excluded[c] for c in rows[0] if c not in keys}))
 
 
 def _checkpoint_row(cp: Checkpoint) -> dict[str, Any]:

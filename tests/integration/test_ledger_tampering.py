@@ -32,18 +32,17 @@ from projections.ledger.store import (
     Base,
     Ledger,
     LedgerCheckpoint,
-    LedgerHead,
     LedgerHeadBucket,
     LedgerLeaf,
     LedgerPolicy,
     leaf_digest,
+    split_entries,
 )
 from projections.ledger.verifier import (
     Checkpoint,
     bucket_hash,
     event_leaf_hash,
     head_bucket,
-    head_entry,
 )
 from services.composition import build_ledger, build_records
 from services.settings import Settings
@@ -272,11 +271,11 @@ def test_a_checkpoint_whose_heads_map_leaves_a_record_out_is_named(history: Hist
     rid = instrument_id("G-0005")
     bucket = head_bucket(rid)
     with history.ledger.engine.begin() as conn:
-        conn.execute(delete(LedgerHead).where(LedgerHead.originator_id == str(rid)))
-        rest = [head_entry(uuid.UUID(r.originator_id), r.version, r.position) for r in
-                conn.execute(select(LedgerHead).where(LedgerHead.bucket == bucket))]
+        entries = conn.execute(select(LedgerHeadBucket.entries).where(
+            LedgerHeadBucket.bucket == bucket)).scalar_one()
+        rest = [e for e in split_entries(entries) if e[:16] != rid.bytes]
         conn.execute(update(LedgerHeadBucket).where(LedgerHeadBucket.bucket == bucket)
-                     .values(hash=bucket_hash(rest)))
+                     .values(entries=b"".join(rest), hash=bucket_hash(rest)))
     rebuilt = Ledger(history.ledger.engine, history.records.recorder, history.ledger.keyring,
                      clock=history.ledger.clock, policy=POLICY, origin=history.ledger.origin)
     history.records.register_instrument("G-NEW", "bore gauge", "mm", (10, 15), 0.001, 0.002,

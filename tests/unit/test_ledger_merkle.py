@@ -191,7 +191,7 @@ def test_the_heads_map_kept_up_to_date_is_the_map_written_out_and_proves_each_he
     assert root == heads_root_written_out(heads)
     for rid, head in heads.items():
         bucket = head_bucket(rid)
-        entries = sorted(heads_map.buckets[bucket].values())
+        entries = heads_map.entries(bucket)
         siblings = heads_map.tree.siblings(bucket)
         assert heads_root_from_proof(bucket, entries, siblings) == root
         assert record_head(rid, entries) == head
@@ -199,5 +199,5 @@ def test_the_heads_map_kept_up_to_date_is_the_map_written_out_and_proves_each_he
     rid = ids[0]
     bucket = head_bucket(rid)
     older = [head_entry(rid, 1, 0) if e[:16] == rid.bytes else e
-             for e in sorted(heads_map.buckets[bucket].values())]
+             for e in heads_map.entries(bucket)]
     assert heads_root_from_proof(bucket, older, heads_map.tree.siblings(bucket)) != root
