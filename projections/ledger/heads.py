@@ -10,6 +10,7 @@ verifier that replays the whole log.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from uuid import UUID
 
@@ -19,34 +20,47 @@ from projections.ledger.verifier import (
     bucket_hash,
     head_bucket,
     head_entry,
-    node_hash,
 )
 
 
 class HeadsTree:
-    """Bucket hashes (level 0) and the nodes above them, each level a dict index -> hash."""
+    """Bucket hashes (level 0) and the nodes above them, each level a dict index -> hash.
 
-    __slots__ = ("levels",)
+    Changed buckets are folded into the nodes only when a root or a path is asked for, so
+    many pages between two checkpoints share the work on the upper levels."""
+
+    __slots__ = ("levels", "dirty")
 
     def __init__(self, buckets: Mapping[int, bytes] | None = None) -> None:
         self.levels: list[dict[int, bytes]] = [{} for _ in range(HEADS_DEPTH + 1)]
+        self.dirty: set[int] = set()
         if buckets:
             self.set_buckets(buckets)
 
     def set_buckets(self, changed: Mapping[int, bytes]) -> None:
         self.levels[0].update(changed)
-        touched: Iterable[int] = changed.keys()
+        self.dirty.update(changed)
+
+    def _fold(self) -> None:
+        touched: Iterable[int] = self.dirty
+        sha256 = hashlib.sha256
         for level in range(1, HEADS_DEPTH + 1):
             below, here, empty = self.levels[level - 1], self.levels[level], EMPTY_HEADS[level - 1]
             touched = {i >> 1 for i in touched}
             for i in touched:
-                here[i] = node_hash(below.get(2 * i, empty), below.get(2 * i + 1, empty))
+                here[i] = sha256(b"\x01" + below.get(2 * i, empty) +
+                                 below.get(2 * i + 1, empty)).digest()
+        self.dirty = set()
 
     def root(self) -> bytes:
+        if self.dirty:
+            self._fold()
         return self.levels[HEADS_DEPTH].get(0, EMPTY_HEADS[HEADS_DEPTH])
 
     def siblings(self, bucket: int) -> list[bytes]:
         """The proof path of a bucket, nearest first."""
+        if self.dirty:
+            self._fold()
         return [self.levels[level].get((bucket >> level) ^ 1, EMPTY_HEADS[level])
                 for level in range(HEADS_DEPTH)]
 

@@ -408,11 +408,11 @@ class Ledger:
 
     # -- the record heads map -----------------------------------------------------------------
 
-    def stored_heads_root(self) -> bytes:
-        """The root of the heads map as stored (at the ledger's current size)."""
+    def stored_head_buckets(self) -> dict[int, bytes]:
+        """The heads map's bucket hashes as stored (at the ledger's current size)."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(LedgerHeadBucket.bucket, LedgerHeadBucket.hash))
-            return HeadsTree({r.bucket: r.hash for r in rows}).root()
+            return {r.bucket: r.hash for r in rows}
 
     def heads_proof(self, record_id: UUID, tree_size: int) -> tuple[list[bytes], list[bytes]]:
         """The record's bucket entries and the sibling hashes, in the map at ``tree_size``,
@@ -539,9 +539,12 @@ class PageHeads:
         touched = {head_bucket(rid) for rid in self.pending}
         unread = touched - self.entries.keys()
         if unread:
-            for r in self.conn.execute(select(LedgerHeadBucket.bucket, LedgerHeadBucket.entries)
-                                       .where(LedgerHeadBucket.bucket.in_(unread))):
-                self.entries[r.bucket] = {e[:16]: e for e in split_entries(r.entries)}
+            for bucket, blob in self.conn.execute(text(
+                    "SELECT bucket, entries FROM "
+                    f"{table_name(self.conn, LedgerHeadBucket.__tablename__)} WHERE bucket IN "
+                    f"({','.join(str(int(b)) for b in unread)})")):
+                self.entries[bucket] = {blob[i:i + 16]: blob[i:i + 32]
+                                        for i in range(0, len(blob), 32)}
         for rid, (version, position) in self.pending.items():
             self.entries.setdefault(head_bucket(rid), {})[rid.bytes] = \
                 head_entry(rid, version, position)
@@ -553,10 +556,34 @@ class PageHeads:
         if self.pending:
             self._apply()
         if self.changed:
-            hashes = self.tree.levels[0]
-            _upsert(self.conn, LedgerHeadBucket, [
-                {"bucket": b, "hash": hashes[b], "entries": b"".join(sorted(
-                    self.entries[b].values()))} for b in sorted(self.changed)], ["bucket"])
+            hashes, order = self.tree.levels[0], sorted(self.changed)
+            save_buckets(self.conn, order, [hashes[b] for b in order],
+                         [b"".join(sorted(self.entries[b].values())) for b in order])
+
+
+def save_buckets(conn: Connection, buckets: list[int], hashes: list[bytes],
+                 entries: list[bytes]) -> None:
+    """Upsert the heads map's buckets: on PostgreSQL one statement over arrays (a row at a
+    time costs more than the rest of the page), on SQLite an executemany."""
+    table = LedgerHeadBucket.__table__
+    name = table_name(conn, table.name)  # type: ignore[attr-defined]
+    upsert = (f"INSERT INTO {name} (bucket, hash, entries) {{rows}} ON CONFLICT (bucket) "
+              "DO UPDATE SET hash = excluded.hash, entries = excluded.entries")
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(upsert.format(
+            rows="SELECT * FROM unnest(CAST(:b AS integer[]), CAST(:h AS bytea[]), "
+                 "CAST(:e AS bytea[]))")), {"b": buckets, "h": hashes, "e": entries})
+    else:
+        conn.execute(text(upsert.format(rows="VALUES (:b, :h, :e) ")),
+                     [{"b": b, "h": h, "e": e} for b, h, e in zip(buckets, hashes, entries,
+                                                                   strict=True)])
+
+
+def table_name(conn: Connection, table: str) -> str:
+    """A ledger table's name for SQL written out (``text`` is not schema-translated)."""
+    quote = conn.dialect.identifier_preparer.quote
+    schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+    return f"{quote(schema)}.{quote(table)}" if schema else quote(table)
 
 
 def split_entries(blob: bytes) -> list[bytes]:

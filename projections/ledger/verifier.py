@@ -446,11 +446,11 @@ HEADS_DEPTH = 16
 
 
 def head_bucket(record_id: UUID) -> int:
-    return int.from_bytes(record_id.bytes[:2], "big")
+    return record_id.int >> 112  # the first two bytes
 
 
 def head_entry(record_id: UUID, version: int, position: int) -> bytes:
-    return record_id.bytes + version.to_bytes(8, "big") + position.to_bytes(8, "big")
+    return (record_id.int << 128 | version << 64 | position).to_bytes(32, "big")
 
 
 def bucket_hash(entries: Iterable[bytes]) -> bytes:
