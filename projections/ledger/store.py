@@ -6,9 +6,9 @@ Tables (in the views database; on PostgreSQL in the settings' schema):
 ``merkle``), ``ledger_checkpoints`` (signed tree heads; a C2SP checkpoint also has a row in
 ``ledger_checkpoint_notes``: its origin, heads root and note key ID),
 ``ledger_head_buckets`` (the record heads map: each bucket's entries, every record's newest
-event, and its hash; see ``heads``), ``ledger_cosignatures`` and ``ledger_witness_status`` (what each witness said),
-``ledger_timestamps`` (RFC 3161 tokens) and ``ledger_tracking`` (the last notification id
-taken in, the tree size and its right edge).
+event, and its hash; see ``heads``), ``ledger_cosignatures`` and ``ledger_witness_status``
+(what each witness said), ``ledger_timestamps`` (RFC 3161 tokens) and ``ledger_tracking``
+(the last notification id taken in, the tree size and its right edge).
 """
 
 from __future__ import annotations
@@ -605,10 +605,10 @@ def _upsert(conn: Connection, model: type[Base], rows: list[dict[str, Any]],
             keys: list[str], chunk: int = 1000) -> None:
     """Insert rows, replacing those with the same keys (PostgreSQL and SQLite alike), many
     rows to a statement (one round trip, not one per row)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect_insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else \
+        sqlite.insert
     for start in range(0, len(rows), chunk):
         stmt = dialect_insert(model).values(rows[start:start + chunk])
         conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={
