@@ -26,11 +26,17 @@ def qrec_witness(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 class WitnessProcess:
-    def __init__(self, directory: Path, name: str) -> None:
+    def __init__(self, directory: Path, name: str, vkey: str | None = None) -> None:
         self.directory, self.name = directory, name
-        self.vkey = qrec_witness("init", "--dir", str(directory), "--name", name).stdout.strip()
+        self.vkey = vkey or qrec_witness("init", "--dir", str(directory), "--name",
+                                         name).stdout.strip()
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def existing(cls, directory: Path, name: str, vkey: str) -> WitnessProcess:
+        """A witness someone set up already (`qrec witness init`)."""
+        return cls(directory, name, vkey)
 
     @property
     def url(self) -> str:
