@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from projections.ledger.audit import consistent_with, verify_store
 from projections.ledger.pack import NotInLedger, export_pack
@@ -25,6 +27,7 @@ from services.composition import build_ledger, build_records, keyring
 from services.history import as_argument, resolve_record
 from services.ledger_outside import publish_outside, timestamp_problem
 from services.settings import Settings
+from services.timestamps import Authority, TimestampError
 from services.witness_client import endpoints_from
 
 LARGE_STORE = 50_000  # events; above this `verify` draws a progress bar
@@ -68,6 +71,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                       help="a trusted witness's verifier key (or a file holding one)")
     pack.add_argument("--witnesses", type=int, default=None, metavar="K",
                       help="valid cosignatures required (default 1 with --witness-key)")
+    pack.add_argument("--tsa-cert", type=Path, metavar="FILE",
+                      help="check the pack's RFC 3161 token against this root certificate")
     pack.set_defaults(handler=cmd_verify_pack)
 
     public = commands.add_parser("public-key", help="print the ledger's public key (PEM)")
@@ -133,8 +138,8 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     print(f"intact: {report.checked} events, {report.checkpoints} checkpoints verified"
           + (f", record heads map checked at {report.heads_checked}" if report.heads_checked
              else ""))
-    for line in report.notes:
-        print(line)
+    if settings.tsa_cert is not None:
+        print(f"timestamps: {len(ledger.timestamps())} tokens verify against {settings.tsa_cert}")
     if report.pending:
         print(f"note: {report.pending} newer events are not in the ledger yet "
               "(run `qrec audit catch-up`)", file=sys.stderr)
@@ -210,11 +215,28 @@ def cmd_verify_pack(args: argparse.Namespace, settings: Settings) -> int:
     policy = witness_policy(args.witness_key, args.witnesses)
     problems = pack_problems(pack, trusted_keys(args.public_key) if args.public_key else None,
                              policy)
+    if args.tsa_cert is not None:
+        problems.extend(pack_timestamp_problems(pack, args.tsa_cert))
     for problem in problems:
         print(f"qrec audit: FAILED: {problem}", file=sys.stderr)
     if not problems:
         print(pack_summary(pack, policy))
+        if args.tsa_cert is not None:
+            print(f"timestamped at {pack['timestamp']['time']} by {pack['timestamp']['authority']}")
     return 1 if problems else 0
+
+
+def pack_timestamp_problems(pack: dict[str, Any], root_cert: Path) -> list[str]:
+    stamp = pack.get("timestamp")
+    if not stamp:
+        return ["the pack carries no timestamp token"]
+    text = Checkpoint.from_json(pack["checkpoint"]).text().encode()
+    try:
+        Authority.from_files(stamp["authority"], root_cert).verify(
+            base64.b64decode(stamp["response"]), text)
+    except TimestampError as e:
+        return [str(e)]
+    return []
 
 
 def cmd_public_key(args: argparse.Namespace, settings: Settings) -> int:

@@ -251,6 +251,9 @@ class WitnessHandler(BaseHTTPRequestHandler):
             self.refuse(refusal, body)
             return
         self.answer(200, "text/plain; charset=utf-8", line)
+        origin, size = body.split(b"\n\n", 1)[-1].split(b"\n", 2)[:2]
+        print(f"qrec witness: cosigned {origin.decode()} at size {size.decode()}",
+              file=sys.stderr, flush=True)
 
     def do_GET(self) -> None:
         parts = self.path.strip("/").split("/")

@@ -62,7 +62,6 @@ class AuditReport:
     checkpoints: int = 0
     finding: Finding | None = None
     heads_checked: int = 0  # checkpoints whose record heads map was recomputed and matched
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -5,7 +5,9 @@ verify checks each token against the authority's certificate."""
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy import update
 from domain.records import Provenance
 from projections.ledger.pack import export_pack
 from projections.ledger.store import LedgerPolicy, LedgerTimestamp
+from services import cli
 from services.composition import build_ledger, build_records
 from services.ledger_outside import publish_outside, timestamp_problem
 from services.settings import Settings
@@ -30,7 +33,8 @@ def tsa() -> Iterator[LocalTsa]:
 
 
 def test_every_checkpoint_gets_a_token_that_verifies_against_the_authority(
-        store_settings: Settings, tsa: LocalTsa, clock: Any) -> None:
+        store_settings: Settings, tsa: LocalTsa, clock: Any, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     settings = store_settings.with_(tsa_url=tsa.url, tsa_cert=tsa.ca_cert)
     records = build_records(settings, clock=clock)
     for i in range(25):
@@ -47,6 +51,14 @@ def test_every_checkpoint_gets_a_token_that_verifies_against_the_authority(
     token = base64.b64decode(pack["timestamp"]["response"])
     text = ledger.latest_checkpoint().text().encode()  # type: ignore[union-attr]
     assert Authority.from_files(tsa.url, tsa.ca_cert).verify(token, text)
+    pack_path = tmp_path / "pack.json"
+    pack_path.write_text(json.dumps(pack))
+    args = ["audit", "verify-pack", str(pack_path), "--tsa-cert"]
+    assert cli.main([*args, str(tsa.ca_cert)]) == 0
+    assert "timestamped at" in capsys.readouterr().out
+    with local_tsa() as stranger:  # a token is checked against the authority one trusts
+        assert cli.main([*args, str(stranger.ca_cert)]) == 1
+    assert "does not verify" in capsys.readouterr().err
     # A token moved onto another checkpoint no longer verifies; verify names it.
     with ledger.engine.begin() as conn:
         conn.execute(update(LedgerTimestamp).where(LedgerTimestamp.tree_size == 20)
