@@ -19,7 +19,7 @@ from uuid import UUID
 
 from projections.ledger.heads import HeadsMap
 from projections.ledger.merkle import TILE_HEIGHT, Frontier
-from projections.ledger.store import Ledger, LedgerLeafRow, leaf_digest
+from projections.ledger.store import Ledger, LedgerLeafRow, head_buckets_digest, leaf_digest
 from projections.ledger.verifier import (
     Checkpoint,
     event_leaf_hash,
@@ -174,7 +174,7 @@ def _finish(run: _Pass, report: AuditReport) -> Finding | None:
     if run.frontier.size < report.tree_size:
         return _missing_tail(run.frontier.size, report.tree_size)
     run.heads.root()
-    if run.ledger.stored_head_buckets() != run.heads.tree.levels[0]:
+    if run.ledger.stored_head_buckets_digest() != head_buckets_digest(run.heads.tree.levels[0]):
         return Finding(report.tree_size, LEDGER_CHANGED, "the stored record heads map (what "
                        "exports prove completeness with) does not match the events")
     for cp, outside in run.checkpoints[run.next_cp:]:

@@ -18,8 +18,6 @@ from projections.ledger.verifier import (
     EMPTY_HEADS,
     HEADS_DEPTH,
     bucket_hash,
-    head_bucket,
-    head_entry,
 )
 
 
@@ -71,7 +69,7 @@ class HeadsMap:
 
     def __init__(self) -> None:
         self.latest: dict[UUID, tuple[int, int]] = {}  # since the last root
-        self.buckets: dict[int, dict[UUID, tuple[int, int]]] = {}
+        self.buckets: dict[int, dict[UUID, bytes]] = {}  # bucket -> record -> entry
         self.tree = HeadsTree()
 
     def record(self, record_id: UUID, version: int, position: int) -> None:
@@ -80,15 +78,19 @@ class HeadsMap:
     def root(self) -> bytes:
         if self.latest:
             dirty = set()
-            for rid, head in self.latest.items():
-                bucket = head_bucket(rid)
-                self.buckets.setdefault(bucket, {})[rid] = head
+            buckets = self.buckets
+            for rid, (version, position) in self.latest.items():
+                n = rid.int
+                bucket = n >> 112  # head_bucket, inlined: this runs once per record
+                entries = buckets.get(bucket)
+                if entries is None:
+                    entries = buckets[bucket] = {}
+                entries[rid] = (n << 128 | version << 64 | position).to_bytes(32, "big")
                 dirty.add(bucket)
             self.latest.clear()
-            self.tree.set_buckets({b: bucket_hash(head_entry(rid, v, p) for rid, (v, p)
-                                                  in self.buckets[b].items()) for b in dirty})
+            self.tree.set_buckets({b: bucket_hash(buckets[b].values()) for b in dirty})
         return self.tree.root()
 
     def entries(self, bucket: int) -> list[bytes]:
         self.root()
-        return sorted(head_entry(rid, v, p) for rid, (v, p) in self.buckets.get(bucket, {}).items())
+        return sorted(self.buckets.get(bucket, {}).values())

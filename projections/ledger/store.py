@@ -198,6 +198,12 @@ def ledger_engine(views_url: str, schema: str | None = None) -> Engine:
     return engine
 
 
+def head_buckets_digest(buckets: dict[int, bytes]) -> bytes:
+    """SHA-256 over (bucket (4 bytes), hash) of every bucket, in bucket order."""
+    return hashlib.sha256(b"".join(b.to_bytes(4, "big") + buckets[b]
+                                   for b in sorted(buckets))).digest()
+
+
 def leaf_digest(keys: Sequence[tuple[UUID, int, bytes]]) -> bytes:
     """SHA-256 over (record id, version, leaf hash) of consecutive leaves (16 + 8 + 32
     bytes each), in the form ``Ledger.leaf_digest`` has the database compute."""
@@ -408,11 +414,17 @@ class Ledger:
 
     # -- the record heads map -----------------------------------------------------------------
 
-    def stored_head_buckets(self) -> dict[int, bytes]:
-        """The heads map's bucket hashes as stored (at the ledger's current size)."""
+    def stored_head_buckets_digest(self) -> bytes:
+        """``head_buckets_digest`` of the heads map's bucket hashes as stored; computed by
+        PostgreSQL (one row), read row by row on SQLite."""
         with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                return bytes(conn.execute(text(
+                    "SELECT sha256(COALESCE(string_agg(int4send(bucket) || hash, ''::bytea "
+                    "ORDER BY bucket), ''::bytea)) FROM "
+                    f"{table_name(conn, LedgerHeadBucket.__tablename__)}")).scalar_one())
             rows = conn.execute(select(LedgerHeadBucket.bucket, LedgerHeadBucket.hash))
-            return {r.bucket: r.hash for r in rows}
+            return head_buckets_digest({r.bucket: r.hash for r in rows})
 
     def heads_proof(self, record_id: UUID, tree_size: int) -> tuple[list[bytes], list[bytes]]:
         """The record's bucket entries and the sibling hashes, in the map at ``tree_size``,
