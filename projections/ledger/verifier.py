@@ -11,9 +11,16 @@ alone and run ``python verifier.py PACK.json [--public-key KEY.pem]``. It define
 
   The state is the event body exactly as stored (orjson), so it includes the recorded time.
 * inclusion and consistency proof verification (RFC 9162 sections 2.1.3.2 and 2.1.4.2);
-* checkpoints: tree size, root hash and time, signed with Ed25519 over ``checkpoint_message``;
+* checkpoints: C2SP checkpoints in signed notes (c2sp.org/tlog-checkpoint, signed-note):
+  origin, tree size, base64 root, then ``qrec-time`` and ``qrec-heads`` extension lines,
+  signed with Ed25519 (type 0x01, key ID = SHA-256(origin || 0x0A || 0x01 || key)[:4]);
+  witnesses' cosignatures (c2sp.org/tlog-cosignature, cosignature/v1, type 0x04). The older
+  JSON form, signed over ``checkpoint_message``, still verifies;
+* the record heads map (record id -> newest version and position) a checkpoint commits;
 * audit packs (``qrec audit export``): a record's events, each with its inclusion proof in the
-  pack's checkpoint, and the public key(s).
+  pack's checkpoint, the proof of the record's head in the heads map (so a left-out event
+  is named), the public key(s) and the checkpoint's cosignatures. ``--witness-key VKEY`` and
+  ``--witnesses K`` demand K valid cosignatures by witnesses the auditor trusts.
 """
 
 from __future__ import annotations
