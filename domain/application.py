@@ -13,8 +13,10 @@ from eventsourcing.domain import Aggregate, DomainEvent
 from eventsourcing.persistence import IntegrityError, Recording
 
 from domain import intake
+from domain.acceptance import LotAcceptance, lot_acceptance_id
 from domain.calibration import Instrument, instrument_id
 from domain.corrective_action import CorrectiveAction, corrective_action_id
+from domain.genealogy import Component, check_no_cycle, record_consumption
 from domain.inspection import (
     Inspection,
     InspectionHeader,
@@ -36,11 +38,13 @@ from domain.process import (
 from domain.records import Provenance, Record, RecordExists, RecordNotFound, record_id
 from domain.reports import (
     CalibrationReport,
+    GenealogyReport,
     InspectionReport,
     LotMovementReport,
     Outcome,
     ReadingReport,
 )
+from domain.switching import InspectionSwitching, switching_id
 from domain.timetravel import record_as_recorded_at
 
 A = TypeVar("A", bound=Aggregate)
@@ -283,15 +287,85 @@ class QualityRecords(Application[UUID]):
 
     def consume_component(self, lot: str, component_lot: str, quantity: float | None,
                           prov: Provenance) -> Lot:
-        self.lot(component_lot)  # genealogy names only lots we know
-        return self.change(Lot, lot_id(lot), lot,
-                           lambda x: x.consume(component_lot, quantity, prov, self.clock()))
+        """One consumption, recorded on both lots (genealogy names only lots we know);
+        one that would close a cycle is refused."""
+        def command(made: Lot) -> list[Lot]:
+            check_no_cycle(made, [component_lot], self._lots_recorded)
+            component = self.lot(component_lot)
+            record_consumption(made, {component_lot: component},
+                               [Component(component_lot, quantity)], prov, self.clock())
+            return [component]
+        return self.change(Lot, lot_id(lot), lot, command)
+
+    def record_genealogy(self, report: GenealogyReport) -> Outcome:
+        """A lot made (opened if new) with its quantity and the component lots it consumed,
+        recorded on both sides in one transaction. A message already recorded is a
+        duplicate; an unknown component or a cycle is refused."""
+        prov = report.provenance()
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            made = self._lot_if_recorded(report.lot)
+            if made is not None and report.message_id in made.seen_messages:
+                return Outcome("duplicate", made.id)
+            if made is None:
+                made = Lot.open(report.lot, report.product, prov, self.clock())
+            names = [c.lot for c in report.consumed]
+            components = {name: self.lot(name) for name in dict.fromkeys(names)
+                          if name != report.lot}
+            check_no_cycle(made, names, self._lots_recorded)
+            made.record_quantity(report.quantity, report.unit, report.supplier, prov,
+                                 self.clock())
+            record_consumption(made, components, list(report.consumed), prov, self.clock())
+            try:
+                self.save(made, *components.values())
+                return Outcome("recorded", made.id)
+            except IntegrityError:
+                if attempt == MAX_CONFLICT_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _lot_if_recorded(self, lot: str) -> Lot | None:
+        try:
+            return self.lot(lot)
+        except RecordNotFound:
+            return None
+
+    def _lots_recorded(self, lots: Iterable[str]) -> dict[str, Lot]:
+        found = {name: self._lot_if_recorded(name) for name in lots}
+        return {name: lot for name, lot in found.items() if lot is not None}
 
     def hold_lot(self, lot: str, prov: Provenance) -> Lot:
         return self.change(Lot, lot_id(lot), lot, lambda x: x.hold(prov, self.clock()))
 
     def release_lot(self, lot: str, prov: Provenance) -> Lot:
         return self.change(Lot, lot_id(lot), lot, lambda x: x.release(prov, self.clock()))
+
+    # -- lot acceptance by sampling ----------------------------------------------------------
+
+    def lot_acceptance(self, plan: str, lot: str) -> LotAcceptance:
+        return self.load(LotAcceptance, lot_acceptance_id(plan, lot), f"{plan}/{lot}")
+
+    def switching(self, plan: str, product: str, source: str) -> InspectionSwitching:
+        return self.load(InspectionSwitching, switching_id(plan, product, source),
+                         f"{plan}/{product}/{source}")
+
+    def approve_reduced_inspection(self, plan: str, product: str, source: str,
+                                   approved: bool, prov: Provenance) -> InspectionSwitching:
+        """The responsible authority's approval (or its withdrawal) of reduced inspection."""
+        return self.change(InspectionSwitching, switching_id(plan, product, source),
+                           f"{plan}/{product}/{source}",
+                           lambda r: r.approve_reduced(approved, prov, self.clock()))
+
+    def report_production(self, plan: str, product: str, source: str, steady: bool,
+                          prov: Provenance) -> InspectionSwitching:
+        return self.change(InspectionSwitching, switching_id(plan, product, source),
+                           f"{plan}/{product}/{source}",
+                           lambda r: r.report_production(steady, prov, self.clock()))
+
+    def resume_sampling(self, plan: str, product: str, source: str,
+                        prov: Provenance) -> InspectionSwitching:
+        return self.change(InspectionSwitching, switching_id(plan, product, source),
+                           f"{plan}/{product}/{source}",
+                           lambda r: r.resume(prov, self.clock()))
 
     # -- nonconformances and corrective actions ---------------------------------------------
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from domain.acceptance import SamplingPlan
 from domain.plans import RevisedPlan
 from domain.records import (
     InvalidValue,
@@ -23,6 +24,10 @@ from domain.records import (
 from domain.spc_rules import WESTERN_ELECTRIC_RULES, rules_named
 
 STAGES = ("receiving", "in_process", "final")
+# What a nonconforming result of a characteristic does (its reaction plan): the lot is held
+# (the safe default), the unit is segregated and the lot goes on, the lot is held and the
+# line stopped, or the unit only counts against the lot's acceptance number (sampling).
+REACTIONS = ("hold_lot", "segregate", "stop_line", "sampled")
 
 
 class UnknownCharacteristic(QualityError):
@@ -52,6 +57,7 @@ class Characteristic:
     gauge_kind: str | None = None
     spc_rules: tuple[str, ...] = WESTERN_ELECTRIC_RULES  # () charts nothing
     spc_baseline: int = 25  # results that set the control limits
+    reaction: str = "hold_lot"  # one of REACTIONS
 
     def limits(self) -> Limits:
         return Limits(unit=self.unit, lower=self.lsl, upper=self.usl)
@@ -64,6 +70,7 @@ class PlanRevision:
     stage: str
     sample_size: int
     characteristics: tuple[Characteristic, ...]
+    sampling: SamplingPlan | None = None  # ISO 2859-1 lot acceptance, when the plan samples
 
     def characteristic(self, plan: str, char_id: str) -> Characteristic:
         found = _characteristics_by_id(self).get(char_id)
@@ -102,7 +109,19 @@ def checked_revision(plan: str, revision: PlanRevision) -> PlanRevision:
         if c.spc_rules and c.spc_baseline < 2:
             raise InvalidValue(f"plan {plan} characteristic {c.id}: an SPC baseline needs "
                                "at least 2 results")
+        _check_reaction(plan, revision, c)
+    if revision.sampling is not None:
+        revision.sampling.checked(plan)
     return revision
+
+
+def _check_reaction(plan: str, revision: PlanRevision, c: Characteristic) -> None:
+    if c.reaction not in REACTIONS:
+        raise InvalidValue(f"plan {plan} characteristic {c.id}: reaction must be one of "
+                           f"{', '.join(REACTIONS)}, not {c.reaction!r}")
+    if c.reaction == "sampled" and revision.sampling is None:
+        raise InvalidValue(f"plan {plan} characteristic {c.id}: a sampled reaction needs "
+                           "the plan's sampling (level and AQL)")
 
 
 class InspectionPlan(RevisedPlan):

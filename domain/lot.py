@@ -54,6 +54,13 @@ class Lot(Record):
         location: str
         seen_messages: set[str]
 
+    # Genealogy and quantity came later: class defaults stand in for them in records (and
+    # snapshots) made before; the events replace them, never mutate them.
+    consumers: tuple[str, ...] = ()  # the lots this lot was consumed into
+    quantity: float | None = None
+    unit: str | None = None
+    supplier: str | None = None
+
     class Opened(Record.Created):
         lot: str
         product: str | None
@@ -84,6 +91,28 @@ class Lot(Record):
 
         def apply(self, lot: Lot) -> None:
             lot.components.append(self.component_lot)
+
+    class ConsumedInto(Record.Event):
+        """This lot went into ``lot`` (the other side of that lot's ComponentConsumed)."""
+
+        lot: str
+        quantity: float | None
+
+        def apply(self, lot: Lot) -> None:
+            lot.consumers = (*lot.consumers, self.lot)
+
+    class QuantityRecorded(Record.Event):
+        """How much the lot holds, as the ERP counts it (the lot size for sampling), and who
+        supplied it if it was bought in."""
+
+        quantity: float
+        unit: str
+        supplier: str | None
+
+        def apply(self, lot: Lot) -> None:
+            lot.quantity, lot.unit, lot.supplier = self.quantity, self.unit, self.supplier
+            if self.provenance.source_message_id:
+                lot.seen_messages.add(self.provenance.source_message_id)
 
     class Held(Record.Event):
         def apply(self, lot: Lot) -> None:
@@ -145,6 +174,22 @@ class Lot(Record):
             raise InvalidValue(f"lot {self.lot} cannot consume itself")
         self.record(self.ComponentConsumed, prov, now, component_lot=component_lot,
                     quantity=quantity)
+
+    def consumed_into(self, lot: str, quantity: float | None, prov: Provenance,
+                      now: datetime) -> None:
+        if lot == self.lot:
+            raise InvalidValue(f"lot {self.lot} cannot consume itself")
+        self.record(self.ConsumedInto, prov, now, lot=lot, quantity=quantity)
+
+    def record_quantity(self, quantity: float, unit: str, supplier: str | None,
+                        prov: Provenance, now: datetime) -> None:
+        if not (isinstance(quantity, (int, float)) and 0 < quantity < float("inf")):
+            raise InvalidValue(f"lot {self.lot}: a quantity must be a positive number, "
+                               f"not {quantity!r}")
+        if not unit:
+            raise InvalidValue(f"lot {self.lot}: a quantity needs a unit")
+        self.record(self.QuantityRecorded, prov, now, quantity=float(quantity), unit=unit,
+                    supplier=supplier)
 
     def hold(self, prov: Provenance, now: datetime) -> None:
         prov.requiring_reason(f"hold lot {self.lot}")

@@ -30,11 +30,13 @@ class ApproverRequired(QualityError):
 
 @dataclass(frozen=True)
 class SuspectLot:
-    """A lot a nonconformance puts in doubt, where it stood, and the results behind it."""
+    """A lot a nonconformance puts in doubt, where it stood, and the results behind it;
+    or, for a lot made from suspect lots, the lots it was made ``via``."""
 
     lot: str
     status: str
     results: tuple[str, ...]
+    via: tuple[str, ...] = ()
 
 
 def nonconformance_id(number: str) -> UUID:

@@ -8,6 +8,7 @@ from datetime import datetime
 from uuid import UUID
 
 from domain.calibration import ReferenceStandard, TestPoint
+from domain.genealogy import Component
 from domain.inspection import Measurement
 from domain.records import Provenance, QualityError
 
@@ -78,6 +79,24 @@ class LotMovementReport:
     movement: str
     customer: str | None
     occurred_at: datetime
+    source: str = "erp"
+
+    def provenance(self) -> Provenance:
+        return from_source(self.source, self.occurred_at, self.source, self.message_id)
+
+
+@dataclass(frozen=True)
+class GenealogyReport:
+    """A lot made (or received) with its quantity, and the component lots it consumed."""
+
+    message_id: str
+    lot: str
+    product: str | None
+    quantity: float
+    unit: str
+    consumed: tuple[Component, ...]
+    occurred_at: datetime
+    supplier: str | None = None
     source: str = "erp"
 
     def provenance(self) -> Provenance:

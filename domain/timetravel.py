@@ -21,6 +21,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
+from domain.acceptance import LotAcceptance
 from domain.calibration import Instrument
 from domain.corrective_action import CorrectiveAction
 from domain.inspection import Inspection, InspectionPlan
@@ -28,6 +29,7 @@ from domain.lot import Lot
 from domain.nonconformance import Nonconformance
 from domain.process import ControlPlan, ControlPlanRegister, ParameterReading
 from domain.records import Record
+from domain.switching import InspectionSwitching
 from domain.trace import GaugeUsage
 
 
@@ -212,7 +214,34 @@ _SUMMARIES: dict[type, Callable[[Any], str]] = {
     Lot.OperationStarted: lambda e: f"started {e.operation}"
     + (f" at {e.station}" if e.station else ""),
     Lot.OperationCompleted: lambda e: f"completed {e.operation}",
-    Lot.ComponentConsumed: lambda e: f"consumed component lot {e.component_lot}",
+    Lot.ComponentConsumed: lambda e: f"consumed component lot {e.component_lot}"
+    + (f" ({e.quantity:g})" if e.quantity is not None else ""),
+    Lot.ConsumedInto: lambda e: f"consumed into lot {e.lot}"
+    + (f" ({e.quantity:g})" if e.quantity is not None else ""),
+    Lot.QuantityRecorded: lambda e: f"quantity {e.quantity:g} {e.unit}"
+    + (f" from supplier {e.supplier}" if e.supplier else ""),
+    LotAcceptance.Planned: lambda e: (
+        f"lot {e.lot} sampled under {e.plan}: {e.single.severity} inspection, lot of "
+        f"{e.lot_size}, code letter {e.single.lot_letter}, plan {e.single.letter}: n "
+        f"{e.single.sample_size}, Ac {e.single.acceptance}, Re {e.single.rejection}"),
+    LotAcceptance.UnitsCounted: lambda e: (
+        f"counted {len(e.units)} sampled unit(s), "
+        f"{sum(u.nonconforming for u in e.units)} nonconforming"),
+    LotAcceptance.Decided: lambda e: (
+        f"{e.verdict}: {e.nonconforming} nonconforming in {e.sample_size} (Ac "
+        f"{e.acceptance}, Re {e.rejection}, {e.severity} inspection)"),
+    InspectionSwitching.Started: lambda e: (
+        f"started switching for {e.plan}, {e.product}, {e.source}: normal inspection"),
+    InspectionSwitching.LotCounted: lambda e: (
+        f"lot {e.lot} {'accepted' if e.accepted else 'not accepted'}"
+        + (f"; switching score {e.score}" if e.score is not None else "")),
+    InspectionSwitching.Switched: lambda e: (
+        f"{e.from_severity} -> {e.to_severity} by {e.rule}"
+        + (f" (lots {', '.join(e.lots)})" if e.lots else "")),
+    InspectionSwitching.ReducedApproval: lambda e: (
+        "reduced inspection " + ("approved" if e.approved else "no longer approved")),
+    InspectionSwitching.ProductionReported: lambda e: (
+        "production " + ("steady" if e.steady else "irregular")),
     Lot.Held: lambda e: "put on hold",
     Lot.Released: lambda e: "released from hold",
     Lot.NonconformanceLinked: lambda e: f"linked nonconformance {e.nonconformance}",

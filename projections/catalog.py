@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from projections import (
+    acceptance,
     corrective_actions,
     gauge_usage,
+    genealogy,
     history,
     instruments,
     lots,
@@ -17,7 +19,8 @@ from projections.base import View
 
 VIEWS: dict[str, View] = {v.name: v for v in (
     instruments.VIEW, lots.VIEW, results.VIEW, readings.VIEW, gauge_usage.VIEW, spc.VIEW,
-    nonconformances.VIEW, corrective_actions.VIEW, history.VIEW)}
+    nonconformances.VIEW, corrective_actions.VIEW, history.VIEW, acceptance.VIEW,
+    genealogy.VIEW)}
 
 
 class UnknownView(LookupError):

@@ -1,6 +1,7 @@
 """The nonconformance board: every nonconformance, its lots, containment, disposition and
 status, with who raised it and when; the suspect lots a reverse trace listed, each with
-where it stood and how many suspect results it holds; and the tasks a nonconformance calls
+where it stood and how many suspect results it holds (or which suspect lots it was made
+from); and the tasks a nonconformance calls
 for (notifying the customers of shipped suspect lots)."""
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class SuspectLotRow(ViewBase):
     lot: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))  # in_process, released, shipped...
     result_count: Mapped[int]
+    via: Mapped[str]  # comma-separated: the suspect lots it was made from (genealogy)
     listed_at: Mapped[datetime]
     position: Mapped[int]
 
@@ -67,7 +69,7 @@ class TaskRow(ViewBase):
     position: Mapped[int]
 
 
-VIEW = View("nonconformances", 2, (NonconformanceRow, SuspectLotRow, TaskRow),
+VIEW = View("nonconformances", 3, (NonconformanceRow, SuspectLotRow, TaskRow),
             "nonconformance board: lots, containment, disposition, status, suspect lots, tasks")
 
 
@@ -110,7 +112,8 @@ def when_suspects_listed_add_them(batch: Batch, e: Nonconformance.SuspectLotsLis
     for suspect in e.suspects:
         batch.add(SuspectLotRow, nonconformance_id=row["nonconformance_id"],
                   listing=e.originator_version, lot=suspect.lot, status=suspect.status,
-                  result_count=len(suspect.results), listed_at=e.timestamp, position=position)
+                  result_count=len(suspect.results), via=",".join(suspect.via),
+                  listed_at=e.timestamp, position=position)
 
 
 @VIEW.handles(Nonconformance.TaskAssigned)

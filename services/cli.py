@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "services.cli_stream",
     "services.cli_audit",
     "services.cli_views",
+    "services.cli_trace",
+    "services.cli_sampling",
     "services.cli_witness",
 )
 

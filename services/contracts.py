@@ -14,8 +14,15 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from domain.calibration import ReferenceStandard, TestPoint
+from domain.genealogy import Component
 from domain.inspection import Measurement
-from domain.reports import CalibrationReport, InspectionReport, LotMovementReport, ReadingReport
+from domain.reports import (
+    CalibrationReport,
+    GenealogyReport,
+    InspectionReport,
+    LotMovementReport,
+    ReadingReport,
+)
 
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -133,12 +140,39 @@ class LotMovementV1(Contract):
                                  self.occurred_at)
 
 
-LineContract = InspectionV1 | ProcessV1 | CalibrationV1 | LotMovementV1
+class ComponentV1(Contract):
+    lot: NonEmpty
+    quantity: Annotated[float, Field(gt=0)] | None = None
+
+
+class GenealogyV1(Contract):
+    """`qrec.erp.genealogy`: a lot made (or received from a supplier) with its quantity, and
+    the component lots it consumed, from the ERP."""
+
+    schema_: Literal["qrec.genealogy.v1"] = Field("qrec.genealogy.v1", alias="schema")
+    message_id: NonEmpty
+    lot: NonEmpty
+    product: str | None = None
+    quantity: Annotated[float, Field(gt=0)]
+    unit: NonEmpty
+    supplier: str | None = None
+    consumed: list[ComponentV1] = []
+    occurred_at: AwareDatetime
+
+    def to_report(self) -> GenealogyReport:
+        return GenealogyReport(
+            self.message_id, self.lot, self.product, self.quantity, self.unit,
+            tuple(Component(c.lot, c.quantity) for c in self.consumed), self.occurred_at,
+            supplier=self.supplier)
+
+
+LineContract = InspectionV1 | ProcessV1 | CalibrationV1 | LotMovementV1 | GenealogyV1
 SCHEMAS: dict[str, type[Contract]] = {
     "qrec.inspection.v1": InspectionV1,
     "qrec.process.v1": ProcessV1,
     "qrec.calibration.v1": CalibrationV1,
     "qrec.lot.v1": LotMovementV1,
+    "qrec.genealogy.v1": GenealogyV1,
 }
 
 
@@ -227,6 +261,10 @@ class Topology(BaseModel):
     @property
     def lot_movements(self) -> str:
         return f"{self.prefix}.erp.lot"
+
+    @property
+    def genealogy(self) -> str:
+        return f"{self.prefix}.erp.genealogy"
 
     def line_subject(self, line: str, kind: str) -> str:
         return f"{self.prefix}.line.{line}.{kind}"

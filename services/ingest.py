@@ -43,6 +43,7 @@ from services.contracts import (
     Contract,
     DeadLetter,
     EventEnvelope,
+    GenealogyV1,
     InspectionV1,
     LotMovementV1,
     ProcessV1,
@@ -144,6 +145,9 @@ class Ingest:
 
     async def take_lot_movements(self, msgs: Sequence[RawMessage]) -> None:
         await self.take(msgs, LotMovementV1, self.one_by_one(self.records.record_lot_movement))
+
+    async def take_genealogy(self, msgs: Sequence[RawMessage]) -> None:
+        await self.take(msgs, GenealogyV1, self.one_by_one(self.records.record_genealogy))
 
     @staticmethod
     def one_by_one(command: Callable[[Any], Outcome]) -> RecordMany:
@@ -358,7 +362,7 @@ def build_broker(url: str, topology: Topology, *, for_docs: bool = False, **kwar
 
 def subscribe_ingest(broker: NatsBroker, ingest_of: Callable[[], Ingest], topology: Topology,
                      options: IngestOptions) -> None:
-    """The four durable batch pull consumers, and the DLQ and events subjects (for the
+    """The durable batch pull consumers, and the DLQ and events subjects (for the
     AsyncAPI document; the relay publishes events with its own connection)."""
     lines = JStream(name=topology.lines_stream, declare=False)
 
@@ -397,6 +401,13 @@ def subscribe_ingest(broker: NatsBroker, ingest_of: Callable[[], Ingest], topolo
     async def when_the_erp_moves_a_lot_record_it(
             batch: list[LotMovementV1], msg: TheBatch) -> None:
         await ingest_of().take_lot_movements(msg.raw_message)
+
+    @consumer(topology.genealogy, "genealogy", "ERP lot genealogy",
+              "A lot made (or received) with its quantity and the component lots it "
+              "consumed, from the ERP (schema qrec.genealogy.v1). A cycle is refused.")
+    async def when_the_erp_reports_genealogy_record_it(
+            batch: list[GenealogyV1], msg: TheBatch) -> None:
+        await ingest_of().take_genealogy(msg.raw_message)
 
     broker.publisher(topology.dlq("{source}"), title="dead letters", schema=DeadLetter,
                      description=f"Messages that cannot be interpreted, with the reason (also "
@@ -444,7 +455,8 @@ def specification(topology: Topology | None = None) -> Any:
     subscribe_ingest(broker, _no_ingest, topology, IngestOptions())
     return AsyncAPI(broker, title="qrec", version="1",
                     description="qrec's message stream: line, lab and ERP messages in "
-                                "(contracts v1), dead letters and committed events out."
+                                "(contracts v1, and the ERP's genealogy), dead letters and "
+                                "committed events out."
                     ).to_specification()
 
 

@@ -1,5 +1,7 @@
 """`qrec import`: master data (instruments, inspection plans, control plans) from a JSON or
-YAML file, checked whole before anything is written, and idempotent to re-import."""
+YAML file, checked whole before anything is written, and idempotent to re-import. An
+inspection plan may name its ISO 2859-1 `sampling` (level, AQL, lot size) and each
+characteristic its `reaction` to a nonconforming result."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domain.acceptance import SamplingPlan
 from domain.application import QualityRecords
 from domain.calibration import Instrument
 from domain.inspection import Characteristic, PlanRevision, checked_revision
@@ -55,6 +58,16 @@ class CharacteristicIn(_Model):
     gauge_kind: str | None = None
     spc_rules: list[str] | None = None  # rule ids (we-1..we-4, nelson-1..nelson-8); [] = none
     spc_baseline: int | None = Field(default=None, ge=2)
+    # hold_lot (default), segregate, stop_line, or sampled (the lot's Ac decides)
+    reaction: str | None = None
+
+
+class SamplingIn(_Model):
+    """ISO 2859-1 single sampling: inspection level (I, II, III, S-1..S-4) and AQL."""
+
+    level: str = "II"
+    aql: float
+    lot_size: int | None = Field(default=None, ge=2)
 
 
 class InspectionPlanIn(_Model):
@@ -64,6 +77,7 @@ class InspectionPlanIn(_Model):
     stage: str
     sample_size: int = Field(ge=1)
     characteristics: list[CharacteristicIn] = Field(min_length=1)
+    sampling: SamplingIn | None = None
 
 
 class ParameterIn(_Model):
@@ -164,18 +178,23 @@ def _import_instrument(app: QualityRecords, g: InstrumentIn, prov: Provenance) -
 
 
 def _plan_revision(p: InspectionPlanIn) -> PlanRevision:
+    sampling = None if p.sampling is None else SamplingPlan(
+        p.sampling.level, p.sampling.aql, p.sampling.lot_size)
     return PlanRevision(
         revision=p.revision, product=p.product, stage=p.stage, sample_size=p.sample_size,
-        characteristics=tuple(_characteristic(c) for c in p.characteristics))
+        characteristics=tuple(_characteristic(c) for c in p.characteristics),
+        sampling=sampling)
 
 
 def _characteristic(c: CharacteristicIn) -> Characteristic:
-    spc: dict[str, Any] = {}
+    options: dict[str, Any] = {}
     if c.spc_rules is not None:
-        spc["spc_rules"] = tuple(c.spc_rules)
+        options["spc_rules"] = tuple(c.spc_rules)
     if c.spc_baseline is not None:
-        spc["spc_baseline"] = c.spc_baseline
-    return Characteristic(c.id, c.nominal, c.lsl, c.usl, c.unit, c.gauge_kind, **spc)
+        options["spc_baseline"] = c.spc_baseline
+    if c.reaction is not None:
+        options["reaction"] = c.reaction
+    return Characteristic(c.id, c.nominal, c.lsl, c.usl, c.unit, c.gauge_kind, **options)
 
 
 def _control_revision(cp: ControlPlanIn) -> ControlPlanRevision:

@@ -18,7 +18,8 @@ def stream_configs(topology: Topology) -> list[StreamConfig]:
     return [
         # What lines, labs and the ERP send: kept a week so a new consumer can catch up.
         StreamConfig(name=t.lines_stream, subjects=[t.inspections, t.readings,
-                                                     t.calibrations, t.lot_movements],
+                                                     t.calibrations, t.lot_movements,
+                                                     t.genealogy],
                      max_age=7 * DAY, duplicate_window=120.0),
         StreamConfig(name=t.dlq_stream, subjects=[t.dlq(">")], max_age=30 * DAY),
         # Committed events: subscribers replay from any position; the store stays the

@@ -190,6 +190,10 @@ def ledger_engine(views_url: str, schema: str | None = None) -> Engine:
     options: dict[str, Any] = {}
     if schema:
         options["execution_options"] = {"schema_translate_map": {None: schema}}
+    if views_url.startswith("sqlite"):
+        # wait for the projection runner's page as long as the views engine does (a page
+        # marking a trace's suspect results can hold the write lock for seconds)
+        options["connect_args"] = {"timeout": 30}
     engine = create_engine(views_url, **options)
     with ddl_transaction(engine) as conn:  # processes starting together take turns
         if schema:

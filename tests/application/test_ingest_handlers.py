@@ -131,3 +131,35 @@ def test_a_fetch_that_times_out_the_asyncio_way_is_a_nats_timeout_so_the_pull_lo
 
     with pytest.raises(nats.errors.TimeoutError):  # the one FastStream's loop catches
         asyncio.run(fetch_once())
+
+
+def genealogy(message_id: str, lot: str, *consumed: str, **changes: Any) -> tuple[str, bytes]:
+    body = {"schema": "qrec.genealogy.v1", "message_id": message_id, "lot": lot,
+            "product": "P-9", "quantity": 500, "unit": "pcs",
+            "consumed": [{"lot": c, "quantity": 100} for c in consumed],
+            "occurred_at": "2026-11-27T10:00:00Z"} | changes
+    return TOPOLOGY.genealogy, orjson.dumps(body)
+
+
+def test_genealogy_is_recorded_once_and_a_cycle_or_unknown_lot_is_dead_lettered_with_why(
+        sqlite_settings: Settings) -> None:
+    service, dead = send_all(sqlite_settings, [
+        genealogy("ERP-G-1", "RAW-1", supplier="SUP-1"),
+        genealogy("ERP-G-2", "SUB-1", "RAW-1"),
+        genealogy("ERP-G-3", "ASSY-1", "SUB-1"),
+        genealogy("ERP-G-3", "ASSY-1", "SUB-1"),  # the ERP sends it again
+        genealogy("ERP-G-4", "RAW-1", "ASSY-1"),  # RAW-1 made from what was made from it
+        genealogy("ERP-G-5", "ASSY-2", "SUB-404"),
+        genealogy("ERP-G-6", "ASSY-3", quantity=0),
+    ])
+    assert (service.ingest.stats.recorded, service.ingest.stats.duplicates) == (3, 1)
+    reasons = sorted(d["reason"] for d in dead)
+    assert len(reasons) == 3
+    assert reasons[0].startswith("GenealogyCycle: genealogy cycle refused: "
+                                 "RAW-1 -> SUB-1 -> ASSY-1 -> RAW-1")
+    assert "RecordNotFound: no lot record SUB-404" in reasons[1]
+    assert reasons[2].startswith("invalid message: quantity")
+    records = service.ingest.records
+    assert records.lot("RAW-1").consumers == ("SUB-1",)
+    assert records.lot("RAW-1").components == []  # the refused cycle left nothing behind
+    assert (records.lot("RAW-1").quantity, records.lot("RAW-1").supplier) == (500.0, "SUP-1")

@@ -79,9 +79,14 @@ def test_the_demo_tells_a_plant_story_end_to_end(tmp_path: Path) -> None:
     assert "300 inspections (600 results)" in out and "{'recorded': 300}" in out
     assert "100 recognised as already recorded" in out
     assert "WrongUnit" in out and "IP-999" in out
-    assert "NC-0001 raised, lot held (on hold: True)" in out
+    # in control but for a while on line L1: its lot's sample finds it, and only that lot
+    # is held by sampling
+    assert "2 accepted, 1 rejected and held" in out
+    assert "LOT-L1-00 was rejected by its sample" in out and "lot held (on hold: True)" in out
     assert "shipped to ACME" in out
     assert "reverse trace: G-0043 found out of tolerance" in out
+    assert "1 lots made from them are suspect too" in out  # the shipped assembly
+    assert "tasks: notify customers of suspect shipped lots" in out
     assert "audit verify: intact" in out
     assert list((tmp_path / "data").glob("demo-*/events.sqlite"))
 

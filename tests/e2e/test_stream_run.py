@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -35,11 +36,21 @@ def test_qrec_run_simulate_records_the_lines_and_stops_cleanly_on_sigterm(
     run = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "--simulate",
                             "--for", "60"], cwd=REPO, env=env, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(run.stdout or ()), daemon=True)
+    reader.start()
     try:
-        time.sleep(8)  # the summary comes every 2 s
+        # Started (a busy machine takes a while) once the first summary is out; it comes
+        # every 2 s: let a few go by.
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("[") for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(6)
     finally:
         run.send_signal(signal.SIGTERM)
-        out, _ = run.communicate(timeout=60)
+        run.wait(timeout=60)
+        reader.join(timeout=10)
+    out = "".join(lines)
     assert run.returncode == 0, out
     assert "(embedded)" in out
     final = out.strip().splitlines()[-1]

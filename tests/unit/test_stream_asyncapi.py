@@ -21,5 +21,6 @@ def test_the_asyncapi_document_in_the_repository_matches_the_code() -> None:
 def test_the_asyncapi_document_names_every_subject_of_the_v1_contracts() -> None:
     addresses = {c["address"] for c in json.loads(DOCUMENT.read_text())["channels"].values()}
     assert addresses == {"qrec.line.*.inspection", "qrec.line.*.process",
-                         "qrec.lab.calibration", "qrec.erp.lot", "qrec.dlq.{source}",
+                         "qrec.lab.calibration", "qrec.erp.lot", "qrec.erp.genealogy",
+                         "qrec.dlq.{source}",
                          "qrec.events.{record_kind}.{event_name}"}
