@@ -102,7 +102,7 @@ class Keyring:
             serialization.NoEncryption()))
         (self.directory / f"ed25519-{kid}.pub").write_bytes(key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-        tmp = self.directory / "current.tmp"
+        tmp = self.directory / f"current.{kid}.tmp"  # one per key: processes may race here
         tmp.write_text(kid + "\n")
         tmp.replace(self.directory / "current")
         return Signer(kid, key)
@@ -121,13 +121,20 @@ class Keyring:
         return new
 
     def log_id(self) -> str:
-        """A random id for the log, made once beside the keys (every signer shares them)."""
+        """A random id for the log, made once beside the keys (every signer shares them).
+        Processes starting together agree on one: the first link wins."""
         path = self.directory / "log-id"
         if not path.exists():
-            self.signer()  # makes the directory, owner-only
-            tmp = self.directory / "log-id.tmp"
+            self.directory.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.directory, 0o700)
+            tmp = self.directory / f"log-id.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
             tmp.write_text(uuid.uuid4().hex + "\n")
-            tmp.replace(path)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
         return path.read_text().strip()
 
     def public_keys(self) -> dict[str, bytes]:
