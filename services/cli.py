@@ -13,6 +13,7 @@ from eventsourcing.persistence import PersistenceError
 from sqlalchemy.exc import DBAPIError
 
 from domain.records import QualityError
+from services.log_identity import LogMismatch
 from services.runner import BrokerUnreachable
 from services.runtime import tune_garbage_collector
 from services.settings import Settings, SettingsError
@@ -57,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokerUnreachable as e:
         print(f"qrec: {e}", file=sys.stderr)
         return 3
+    except LogMismatch as e:  # the one line that says whose stream it is and what to do
+        print(e, file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
         return 130
 

@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 from domain.application import QualityRecords
 from projections.ledger.keys import Keyring
 from projections.ledger.store import Ledger, LedgerPolicy, ledger_engine
+from services.contracts import Topology
+from services.log_identity import log_id
 from services.settings import Settings
 
 Clock = Callable[[], datetime]
@@ -77,6 +79,9 @@ def _setup_lock(settings: Settings) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
+setup_turn = _setup_lock  # for tables made outside eventsourcing (services.log_identity)
+
+
 def construct(settings: Settings, build: Callable[..., App], env: dict[str, str],
               **options: Any) -> App:
     """``build(env=env, **options)``: an application on the settings' store. On PostgreSQL
@@ -90,9 +95,18 @@ def construct(settings: Settings, build: Callable[..., App], env: dict[str, str]
 
 def build_records(settings: Settings, *, create_tables: bool = True,
                   clock: Clock = utc_now) -> QualityRecords:
-    """The write model on the store the settings name."""
-    return construct(settings, QualityRecords,
-                     event_store_env(settings, create_tables=create_tables), clock=clock)
+    """The write model on the store the settings name; a store made here gets its log id
+    (services.log_identity) at once, so that every backup of it carries that id."""
+    records = construct(settings, QualityRecords,
+                        event_store_env(settings, create_tables=create_tables), clock=clock)
+    if create_tables:
+        log_id(settings)
+    return records
+
+
+def build_topology(settings: Settings) -> Topology:
+    """Subjects, streams and durable consumers under the settings' QREC_STREAM_PREFIX."""
+    return Topology(prefix=settings.stream_prefix)
 
 
 def keyring(settings: Settings) -> Keyring:
@@ -101,7 +115,8 @@ def keyring(settings: Settings) -> Keyring:
 
 def log_origin(settings: Settings, log_id: Callable[[], str]) -> str:
     """The origin line that names the log in its checkpoints (and to witnesses, who keep
-    one state per origin, so it must never change): QREC_LOG_ORIGIN, else from the log id."""
+    one state per origin, so it must never change): QREC_LOG_ORIGIN, else from the store's
+    log id (services.log_identity)."""
     return settings.log_origin or f"qrec.log/{log_id()}"
 
 
@@ -112,8 +127,6 @@ def build_ledger(settings: Settings, records: QualityRecords, *,
     The caller keeps ``records`` alive: closing it closes the store the ledger reads."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     schema = settings.pg_schema if settings.uses_postgres else None
-    ring = keyring(settings)
-    # Until the store carries its own log id, the keyring keeps one beside the keys.
-    origin = log_origin(settings, ring.log_id)
+    origin = log_origin(settings, lambda: log_id(settings))
     return Ledger(ledger_engine(settings.views_url, schema), records.recorder,
-                  ring, clock=clock, policy=policy, origin=origin)
+                  keyring(settings), clock=clock, policy=policy, origin=origin)

@@ -1,4 +1,5 @@
-"""The stream contracts v1 (DESIGN.md), as versioned pydantic models, in and out with orjson.
+"""The stream contracts v1 (docs/streams.md), as versioned pydantic models, in and out with
+orjson.
 
 A line message is decoded here and turned into one of the domain's reports; anything that
 goes wrong on the way is a `BadMessage`, with a reason a line engineer can act on. Nothing
@@ -212,17 +213,52 @@ class EventEnvelope(BaseModel):
     """What the relay publishes on `qrec.events.<record kind>.<event name>` (v1)."""
 
     schema_: Literal["qrec.event.v1"] = Field("qrec.event.v1", alias="schema")
-    position: int = Field(description="notification id: the event's place in the store")
-    event_id: str = Field(description="uuid5 of record id and version; also Nats-Msg-Id")
+    log_id: str = Field(description="the store's log id (also the Qrec-Log-Id header)")
+    position: int = Field(description="notification id: the event's place in the store "
+                                      "(also the Qrec-Position header)")
+    event_id: str = Field(description="the event's own id, a UUID made from its ledger leaf "
+                                      "hash: the same event always has it, another event at "
+                                      "the same record and version never; also Nats-Msg-Id")
     record_id: str
+    record_key: str | None = Field(description="the record as `kind:key` (lot:LOT-0001, "
+                                               "instrument:G-0042), as `qrec history` takes "
+                                               "it; null when its events do not name it")
     record_kind: str
-    version: int
+    version: int = Field(description="the event's place in its record's history, from 1")
     event_type: str = Field(description="e.g. Inspection.Performed")
     schema_version: int = Field(description="the event class version the payload follows")
-    recorded_at: str | None = None
-    occurred_at: str | None = None
+    recorded_at: str | None = Field(None, description="ISO 8601 UTC, when qrec recorded it")
+    occurred_at: str | None = Field(None, description="ISO 8601, when it happened at the "
+                                                      "source")
     provenance: dict[str, Any] | None = None
     payload: dict[str, Any]
+
+
+class LogResumed(BaseModel):
+    """The marker `qrec stream resume-after-restore` publishes on `qrec.events.log.resumed`:
+    the stream's messages between the last common position and this marker are events the
+    restored store lost; the store's events after that position follow, with their own ids."""
+
+    schema_: Literal["qrec.log-resumed.v1"] = Field("qrec.log-resumed.v1", alias="schema")
+    log_id: str
+    resumed_after: int = Field(description="the last position the store and the stream "
+                                           "share (also the Qrec-Position header)")
+    stream_held_up_to: int = Field(description="the newest position the stream held")
+    diverged: bool = Field(description="the store had recorded other events at positions "
+                                       "the stream held (else it was only behind)")
+    reason: str
+    resumed_at: str
+
+
+class CheckpointMessage(BaseModel):
+    """What the ledger publishes on `qrec.ledger.checkpoints`: a signed tree head."""
+
+    tree_size: int = Field(description="events covered, in store order")
+    root_hash: str = Field(description="hex SHA-256 Merkle root (RFC 9162) at tree_size")
+    timestamp: str = Field(description="ISO 8601 UTC, when it was signed")
+    key_id: str = Field(description="the signing key's id (`qrec audit public-key`)")
+    signature: str = Field(description="base64 Ed25519 signature of the checkpoint text")
+    log_id: str = Field(description="the store's log id (also the Qrec-Log-Id header)")
 
 
 class DeadLetter(BaseModel):

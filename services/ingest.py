@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
+import nats
 import nats.errors
 import orjson
 from fast_depends.pydantic import PydanticSerializer
@@ -40,16 +41,23 @@ from domain.reports import Outcome
 from services.contracts import (
     BadMessage,
     CalibrationV1,
+    CheckpointMessage,
     Contract,
     DeadLetter,
     EventEnvelope,
     GenealogyV1,
     InspectionV1,
+    LogResumed,
     LotMovementV1,
     ProcessV1,
     Topology,
     decode,
 )
+from services.ledger_publish import RESUMED_HEADER
+from services.log_identity import LOG_ID_HEADER, described
+from services.published_events import POSITION_HEADER, RESUMED, SEGMENT_HEADER
+from services.stream_claims import claim_consumer, claim_stream
+from services.streams import stream_config
 
 TheBatch = Annotated[NatsBatchMessage, Context("message")]
 REASON_HEADER = "Qrec-Reason"
@@ -121,8 +129,9 @@ class Ingest:
     acks and dead letters out."""
 
     def __init__(self, records: QualityRecords, topology: Topology, publish: Publish,
-                 options: IngestOptions | None = None) -> None:
+                 options: IngestOptions | None = None, *, log_id: str) -> None:
         self.records, self.topology, self.publish = records, topology, publish
+        self.log_id = log_id
         self.options = options or IngestOptions()
         self.stats = IngestStats()
         # One writer: the store serialises inserts anyway; batches, not threads, give speed.
@@ -309,7 +318,8 @@ class Ingest:
         letter = DeadLetter(reason=reason, subject=msg.subject, deliveries=deliveries(msg),
                             stream_sequence=seq,
                             message=msg.data.decode("utf-8", errors="replace"))
-        headers = {REASON_HEADER: header_safe(reason), ORIGINAL_SUBJECT_HEADER: msg.subject}
+        headers = {REASON_HEADER: header_safe(reason), ORIGINAL_SUBJECT_HEADER: msg.subject,
+                   LOG_ID_HEADER: self.log_id}
         if seq is not None:  # a DLQ publish retried after a crash is dropped by the server
             headers["Nats-Msg-Id"] = f"dlq:{self.topology.lines_stream}:{seq}"
         subject = self.topology.dlq(self.topology.source_of(msg.subject))
@@ -360,10 +370,14 @@ def build_broker(url: str, topology: Topology, *, for_docs: bool = False, **kwar
     return NatsBroker(url, serializer=serializer, **kwargs)
 
 
+# One durable consumer each.
+INGESTED = ("inspection", "process", "calibration", "lot", "genealogy")
+
+
 def subscribe_ingest(broker: NatsBroker, ingest_of: Callable[[], Ingest], topology: Topology,
-                     options: IngestOptions) -> None:
-    """The durable batch pull consumers, and the DLQ and events subjects (for the
-    AsyncAPI document; the relay publishes events with its own connection)."""
+                     options: IngestOptions, log_id: str | None = None) -> None:
+    """The durable batch pull consumers, each naming the log it consumes for (the subjects
+    qrec publishes on are added for the AsyncAPI document by document_outputs)."""
     lines = JStream(name=topology.lines_stream, declare=False)
 
     def consumer(subject: str, what: str, title: str, description: str) -> Any:
@@ -374,7 +388,9 @@ def subscribe_ingest(broker: NatsBroker, ingest_of: Callable[[], Ingest], topolo
             # the server's limit only stops a loop if a worker dies on that one.
             config=ConsumerConfig(max_deliver=options.max_deliver + 1,
                                   ack_wait=options.ack_wait,
-                                  max_ack_pending=max(20_000, 4 * options.batch_size)),
+                                  max_ack_pending=max(20_000, 4 * options.batch_size),
+                                  description=described(f"qrec ingest of {what}", log_id)
+                                  if log_id else None),
             ack_policy=AckPolicy.MANUAL, decoder=raw_batch, title=title,
             description=description)
 
@@ -409,25 +425,19 @@ def subscribe_ingest(broker: NatsBroker, ingest_of: Callable[[], Ingest], topolo
             batch: list[GenealogyV1], msg: TheBatch) -> None:
         await ingest_of().take_genealogy(msg.raw_message)
 
-    broker.publisher(topology.dlq("{source}"), title="dead letters", schema=DeadLetter,
-                     description=f"Messages that cannot be interpreted, with the reason (also "
-                                 f"in the {REASON_HEADER} header). Never retried.")
-    broker.publisher(topology.event("{record_kind}", "{event_name}"),
-                     title="committed events", schema=EventEnvelope,
-                     description="Every committed event once, in store order; Nats-Msg-Id is "
-                                 "the event id. Published by services.relay.")
-
 
 class IngestService:
     """The ingest FastStream broker around one Ingest: start, drain, stop."""
 
     def __init__(self, records: QualityRecords, url: str, topology: Topology,
-                 options: IngestOptions | None = None) -> None:
+                 options: IngestOptions | None = None, *, log_id: str) -> None:
         self.options = options or IngestOptions()
+        self.url, self.log_id = url, log_id
         self.broker = build_broker(url, topology, logger=None)
-        self.ingest = Ingest(records, topology, self.publish_dead_letter, self.options)
+        self.ingest = Ingest(records, topology, self.publish_dead_letter, self.options,
+                             log_id=log_id)
         self.topology = topology
-        subscribe_ingest(self.broker, lambda: self.ingest, topology, self.options)
+        subscribe_ingest(self.broker, lambda: self.ingest, topology, self.options, log_id)
 
     async def publish_dead_letter(self, subject: str, body: bytes,
                                   headers: dict[str, str]) -> Any:
@@ -435,8 +445,25 @@ class IngestService:
                                          stream=self.topology.dlq_stream)
 
     async def start(self) -> None:
+        await self.claim()
         await self.broker.start()
         keep_pull_loops_alive(self.broker)
+
+    async def claim(self) -> None:
+        """The lines and dead-letter streams and the durable consumers must be this log's
+        (services.stream_claims) before a message is taken: two stores on one prefix would
+        split every line's messages between them."""
+        nc = await nats.connect(self.url, name=f"{self.topology.prefix}-ingest-claim")
+        try:
+            js, t = nc.jetstream(), self.topology
+            await claim_stream(js, stream_config(t, t.lines_stream), self.log_id, "ingest")
+            for what in INGESTED:
+                await claim_consumer(js, t.lines_stream, t.durable(what), self.log_id,
+                                     "ingest")
+            await claim_stream(js, stream_config(t, t.dlq_stream), self.log_id, "ingest",
+                               own=older_dead_letters)
+        finally:
+            await nc.close()
 
     async def stop(self, timeout: float = 30.0) -> None:
         """A batch being committed finishes and is acked; batches fetched after that are
@@ -446,18 +473,71 @@ class IngestService:
         await self.broker.stop()
 
 
+async def older_dead_letters(msg: Any) -> bool:
+    """Dead letters without a log id are an older qrec's: nothing to check them against."""
+    return True
+
+
 def specification(topology: Topology | None = None) -> Any:
-    """The AsyncAPI document of every subject qrec reads or writes."""
+    """The AsyncAPI document of every subject qrec reads or writes (docs/asyncapi.json;
+    docs/streams.md says the rest)."""
     from faststream.specification import AsyncAPI
 
     topology = topology or Topology()
     broker = build_broker("nats://127.0.0.1:4222", topology, for_docs=True)
     subscribe_ingest(broker, _no_ingest, topology, IngestOptions())
-    return AsyncAPI(broker, title="qrec", version="1",
+    document_outputs(broker, topology)
+    spec: Any = AsyncAPI(broker, title="qrec", version="1",
                     description="qrec's message stream: line, lab and ERP messages in "
-                                "(contracts v1, and the ERP's genealogy), dead letters and "
-                                "committed events out."
+                                "(contracts v1, and the ERP's genealogy); dead letters, "
+                                "committed events and signed checkpoints out, each naming "
+                                "the store's log (docs/streams.md)."
                     ).to_specification()
+    for title, headers in OUTPUT_HEADERS.items():
+        # FastStream does not write message headers; AsyncAPI 3 has them as a schema.
+        setattr(spec.components.messages[f"{title}:Message"], "headers",  # noqa: B010
+                {"type": "object", "properties": {
+                    name: {"type": "string", "description": text}
+                    for name, text in headers.items()},
+                 "required": [name for name in headers if name not in ONLY_AFTER_A_RESUME]})
+    return spec
+
+
+ONLY_AFTER_A_RESUME = {SEGMENT_HEADER, RESUMED_HEADER}
+LOG_ID = {LOG_ID_HEADER: "the log id of the store that published it (docs/streams.md)"}
+OUTPUT_HEADERS = {
+    "dead letters": {**LOG_ID, REASON_HEADER: "why it was refused",
+                     ORIGINAL_SUBJECT_HEADER: "the subject it came on"},
+    "committed events": {**LOG_ID, "Nats-Msg-Id": "the event id",
+                         POSITION_HEADER: "the store position",
+                         SEGMENT_HEADER: "after a resume only: the stream sequence of the "
+                                         "marker its segment began with"},
+    "log resumed": {**LOG_ID, POSITION_HEADER: "the last position the store and the "
+                                               "stream share"},
+    "ledger checkpoints": {**LOG_ID, "Nats-Msg-Id": "key id, tree size and root",
+                           RESUMED_HEADER: "on the checkpoint a resume publishes only: the "
+                                           "stream sequence before it"},
+}
+
+
+def document_outputs(broker: NatsBroker, topology: Topology) -> None:
+    """The subjects qrec publishes on, for the AsyncAPI document (ingest, the relay and the
+    ledger publish with their own connections)."""
+    broker.publisher(topology.dlq("{source}"), title="dead letters", schema=DeadLetter,
+                     description=f"Messages that cannot be interpreted, with the reason (also "
+                                 f"in the {REASON_HEADER} header). Never retried.")
+    broker.publisher(topology.event("{record_kind}", "{event_name}"),
+                     title="committed events", schema=EventEnvelope,
+                     description="Every committed event once, in store order, naming its "
+                                 "log, record (id and key) and position; Nats-Msg-Id is the "
+                                 "event id. Published by services.relay.")
+    broker.publisher(topology.event(*RESUMED), title="log resumed", schema=LogResumed,
+                     description="A restored store's events go on after this marker "
+                                 "(qrec stream resume-after-restore).")
+    broker.publisher(topology.checkpoints, title="ledger checkpoints",
+                     schema=CheckpointMessage,
+                     description="Signed checkpoints of the ledger (tree size, root), for "
+                                 "copies outside the database.")
 
 
 def _no_ingest() -> Ingest:

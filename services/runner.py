@@ -34,7 +34,8 @@ from services.contracts import Topology
 from services.embedded_nats import EmbeddedNats
 from services.ingest import IngestOptions, IngestService
 from services.ledger_outside import publish_outside
-from services.ledger_publish import ensure_checkpoint_stream, publish_new_checkpoints
+from services.ledger_publish import CheckpointPublisher
+from services.log_identity import log_id
 from services.policy_runner import build_tracked_records
 from services.relay import Relay
 from services.settings import Settings
@@ -87,6 +88,10 @@ class ComponentContext:
     def topology(self) -> Topology:
         return self.options.topology
 
+    @property
+    def log_id(self) -> str:
+        return log_id(self.settings)
+
     def build_records(self) -> QualityRecords:
         """Each component its own application; the tables were created once at start."""
         return build_records(self.settings, create_tables=False)
@@ -98,7 +103,7 @@ class ComponentContext:
 
 async def run_ingest(ctx: ComponentContext) -> None:
     service = IngestService(ctx.build_records(), ctx.broker_url, ctx.topology,
-                            ctx.options.ingest)
+                            ctx.options.ingest, log_id=ctx.log_id)
     s = service.ingest.stats
     ctx.status = lambda: (f"ingest {s.recorded} recorded ({s.results} results), "
                           f"{s.duplicates} dup, {s.dead_lettered} dlq, {s.retried} retried")
@@ -111,8 +116,9 @@ async def run_ingest(ctx: ComponentContext) -> None:
 
 async def run_relay(ctx: ComponentContext) -> None:
     nc = await nats.connect(ctx.broker_url, name=f"{ctx.topology.prefix}-relay")
-    relay = Relay(ctx.build_records(), nc.jetstream(), ctx.topology)
-    ctx.status = lambda: f"relay at {relay.stats.position} ({relay.stats.published} out)"
+    relay = Relay(ctx.build_records(), nc.jetstream(), ctx.topology, log_id=ctx.log_id)
+    ctx.status = lambda: relay.behind_stream or (
+        f"relay at {relay.stats.position} ({relay.stats.published} out)")
     try:
         await relay.run(ctx.stop)
         await relay.catch_up(timeout=10.0)  # what ingest committed while stopping
@@ -127,20 +133,21 @@ async def run_ledger(ctx: ComponentContext, every: float = 1.0) -> None:
     records = ctx.build_records()
     ledger = build_ledger(ctx.settings, records)
     nc = await nats.connect(ctx.broker_url, name=f"{ctx.topology.prefix}-ledger")
-    js, stream, subject = nc.jetstream(), ctx.topology.ledger_stream, ctx.topology.checkpoints
-    await ensure_checkpoint_stream(js, stream, subject)
-    published, outside = [0], [""]
-    ctx.status = lambda: f"ledger {published[0]} checkpoints out{outside[0]}"
+    publisher = CheckpointPublisher(nc.jetstream(), ledger, ctx.topology, log_id=ctx.log_id)
+    outside = [""]
+    ctx.status = lambda: (publisher.waiting or
+                          f"ledger {publisher.published} checkpoints out") + outside[0]
 
     async def take_in(seal: bool = False) -> None:
         made = await asyncio.to_thread(ledger.catch_up, seal=seal)
-        published[0] += await publish_new_checkpoints(js, ledger, stream, subject)
+        await publisher.publish_new()
         behind = any(word in outside[0] for word in (REFUSED, UNREACHABLE, "failed"))
         if (made or behind) and (ctx.settings.witnesses or ctx.settings.tsa_url):
             said = await asyncio.to_thread(publish_outside, ledger, ctx.settings)
             outside[0] = "; " + "; ".join(said)  # a refusal stays on the line, retried
 
     try:
+        await publisher.prepare()
         while not ctx.stop.is_set():
             await take_in()
             with contextlib.suppress(TimeoutError):
@@ -195,6 +202,7 @@ class Runner:
                            and (not options.only or c.name in options.only)]
         self.shutdown = asyncio.Event()
         self.contexts: list[ComponentContext] = []
+        self.exit_code = 0
 
     def prepare_store(self) -> None:
         """Create the tables once, before any component, and load the sample master data
@@ -207,8 +215,10 @@ class Runner:
 
     async def run(self, broker_url: str) -> None:
         nc = await connect_once(broker_url)
-        await declare_streams(nc.jetstream(), self.options.topology)
-        await nc.close()
+        try:
+            await declare_streams(nc.jetstream(), self.options.topology, log_id(self.settings))
+        finally:
+            await nc.close()
         tasks = [self.start(c, broker_url) for c in self.components]
         summary = asyncio.create_task(self.print_summary())
         await self.wait_for_shutdown()
@@ -231,7 +241,12 @@ class Runner:
         try:
             await work
         except Exception as e:
-            print(f"qrec run: {ctx.name} failed: {type(e).__name__}: {e}", file=sys.stderr)
+            if hasattr(e, "exit_code"):  # a refusal (LogMismatch): its own one line
+                print(e, file=sys.stderr, flush=True)
+                self.exit_code = self.exit_code or e.exit_code
+            else:
+                print(f"qrec run: {ctx.name} failed: {type(e).__name__}: {e}",
+                      file=sys.stderr)
             self.shutdown.set()
             raise
 
@@ -262,7 +277,8 @@ def run(settings: Settings, options: RunOptions) -> int:
         embedded = EmbeddedNats(settings.data_dir).start()
         url = embedded.url
     print(f"qrec run: broker {url}{' (embedded)' if embedded else ''}, store "
-          f"{'PostgreSQL' if settings.uses_postgres else settings.events_path}, "
+          f"{'PostgreSQL' if settings.uses_postgres else settings.events_path} (log "
+          f"{log_id(settings)}), stream prefix {options.topology.prefix}, "
           f"components {', '.join(c.name for c in runner.components)}; Ctrl-C stops",
           flush=True)
     try:
@@ -270,4 +286,4 @@ def run(settings: Settings, options: RunOptions) -> int:
     finally:
         if embedded is not None:
             embedded.stop()
-    return 0
+    return runner.exit_code

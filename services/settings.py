@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+# One NATS subject token, also usable in stream and consumer names.
+STREAM_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 
 
 class SettingsError(ValueError):
@@ -41,6 +45,9 @@ class Settings:
                      or postgresql://user@host:port/db
     QREC_BROKER_URL  empty for an embedded NATS server run by qrec, or nats://host:port
     QREC_PG_SCHEMA   PostgreSQL schema for qrec's tables (default public)
+    QREC_STREAM_PREFIX      prefix of every subject, stream and durable consumer qrec
+                            declares on the broker (default qrec); one per plant or
+                            environment sharing a NATS cluster
     QREC_DUE_SOON_DAYS      a calibration is "due soon" this many days ahead (default 14)
     QREC_QUARANTINE_OVERDUE 1 to quarantine a gauge whose calibration is overdue (default 0)
     QREC_LOG_ORIGIN  the origin line naming the log in its checkpoints (default: derived
@@ -55,6 +62,7 @@ class Settings:
     store_url: str = ""
     broker_url: str = ""
     pg_schema: str = "public"
+    stream_prefix: str = "qrec"
     due_soon_days: int = 14
     quarantine_overdue: bool = False
     log_origin: str = ""
@@ -71,6 +79,7 @@ class Settings:
             store_url=env.get("QREC_STORE_URL", "").strip(),
             broker_url=env.get("QREC_BROKER_URL", "").strip(),
             pg_schema=env.get("QREC_PG_SCHEMA", "").strip() or "public",
+            stream_prefix=env.get("QREC_STREAM_PREFIX", "").strip() or "qrec",
             due_soon_days=_int(env, "QREC_DUE_SOON_DAYS", 14),
             quarantine_overdue=env.get("QREC_QUARANTINE_OVERDUE", "0").strip() in ("1", "true"),
             log_origin=env.get("QREC_LOG_ORIGIN", "").strip(),
@@ -93,6 +102,10 @@ class Settings:
         if self.broker_url and not self.broker_url.startswith("nats://"):
             raise SettingsError(
                 f"QREC_BROKER_URL must be empty (embedded) or nats://..., not {self.broker_url!r}")
+        if not STREAM_PREFIX.fullmatch(self.stream_prefix):
+            raise SettingsError(
+                "QREC_STREAM_PREFIX must be letters, digits, '-' or '_' (one subject token, "
+                f"at most 32 characters, no dots or wildcards), not {self.stream_prefix!r}")
         if self.log_origin and ("+" in self.log_origin or
                                 any(c.isspace() for c in self.log_origin)):
             raise SettingsError(f"QREC_LOG_ORIGIN holds a space or '+': {self.log_origin!r}")

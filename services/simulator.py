@@ -1,9 +1,10 @@
 """Simulated production lines, believable ones: processes mostly in control, with now and
 then a shift, a drift or a gauge going bad, which the SPC charts, the lots' acceptance by
 sampling and the lab's calibrations then catch. Lines publish inspection results and
-process readings (contracts v1); the ERP announces each lot with its quantity and, for the
-final line, the lots it is made from (qrec.genealogy.v1), and ships finished lots; the lab
-calibrates the gauges now and then, and finds the one that went bad out of tolerance.
+process readings (contracts v1, docs/streams.md); the ERP announces each lot with its
+quantity and, for the final line, the lots it is made from (qrec.genealogy.v1), and ships
+finished lots; the lab calibrates the gauges now and then, and finds the one that went bad
+out of tolerance.
 
 It also loads the sample master data (instruments, inspection and control plans) it needs.
 """
@@ -90,8 +91,8 @@ SAMPLE_MASTER_DATA: dict[str, Any] = {
 
 def load_master_data(records: QualityRecords, data: dict[str, Any], actor: str = "simulator"
                      ) -> None:
-    """Master data of the import-file shape (DESIGN.md), as `qrec import` loads it; loading
-    twice is a no-op."""
+    """Master data of the import-file shape (README, services/samples/masterdata.yaml), as
+    `qrec import` loads it; loading twice is a no-op."""
     import_master_data(records, MasterDataIn.model_validate(data), actor)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -116,3 +116,36 @@ def topology(nats_url: str) -> Iterator[Topology]:
         await delete_streams(nc.jetstream(), topology)
         await nc.close()
     asyncio.run(clean())
+
+
+@pytest.fixture
+def another_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """A second store of the same kind as `store_settings` (its own data dir, and on
+    PostgreSQL its own schema, removed after), for tests of two stores on one broker."""
+    first: Settings = request.getfixturevalue("store_settings")
+    second = first.with_(data_dir=tmp_path / "another-store")
+    if not first.uses_postgres:
+        yield second
+        return
+    second = second.with_(pg_schema=f"{first.pg_schema}_b")
+    yield second
+    drop_pg_schema(PG_URL, second.pg_schema)
+
+
+@pytest.fixture
+def backup(tmp_path: Path) -> Iterator[Callable[[Settings], Settings]]:
+    """``backup(settings)``: a backup of that store taken now, as the settings of a store
+    restored from it (tests/backups.py); removed after the test."""
+    from tests.backups import take_backup
+
+    made: list[Settings] = []
+
+    def take(settings: Settings) -> Settings:
+        restored = take_backup(settings, tmp_path / f"backup-{len(made)}")
+        made.append(restored)
+        return restored
+
+    yield take
+    for restored in made:
+        if restored.uses_postgres:
+            drop_pg_schema(PG_URL, restored.pg_schema)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,23 +118,6 @@ class Keyring:
         (self.directory / f"rotation-{new.key_id}.json").write_text(
             json.dumps(statement, indent=2) + "\n")
         return new
-
-    def log_id(self) -> str:
-        """A random id for the log, made once beside the keys (every signer shares them).
-        Processes starting together agree on one: the first link wins."""
-        path = self.directory / "log-id"
-        if not path.exists():
-            self.directory.mkdir(parents=True, exist_ok=True)
-            os.chmod(self.directory, 0o700)
-            tmp = self.directory / f"log-id.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-            tmp.write_text(uuid.uuid4().hex + "\n")
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                pass
-            finally:
-                tmp.unlink()
-        return path.read_text().strip()
 
     def public_keys(self) -> dict[str, bytes]:
         """Every public key ever used here, by key id (raw 32 bytes)."""

@@ -15,6 +15,7 @@ from domain.inspection import inspection_id
 from services.composition import build_records
 from services.contracts import Topology
 from services.ingest import IngestService, TimeoutsNatsCanName
+from services.log_identity import log_id
 from services.settings import Settings
 from services.simulator import SAMPLE_MASTER_DATA, load_master_data
 
@@ -34,7 +35,8 @@ def send_all(settings: Settings, messages: list[tuple[str, bytes]]
              ) -> tuple[IngestService, list[dict[str, Any]]]:
     records = build_records(settings)
     load_master_data(records, SAMPLE_MASTER_DATA)
-    service = IngestService(records, "nats://127.0.0.1:4222", TOPOLOGY)
+    service = IngestService(records, "nats://127.0.0.1:4222", TOPOLOGY,
+                            log_id=log_id(settings))
     dead: list[dict[str, Any]] = []
 
     @service.broker.subscriber(TOPOLOGY.dlq("*"),

@@ -29,6 +29,7 @@ from psycopg import sql
 from services.composition import build_records
 from services.contracts import Topology
 from services.ingest import IngestOptions, IngestService
+from services.log_identity import log_id
 from services.settings import Settings
 from services.simulator import SAMPLE_MASTER_DATA, load_master_data
 from services.streams import declare_streams, delete_streams
@@ -87,7 +88,7 @@ async def qrec_ingest(settings: Settings, count: int, profile: cProfile.Profile 
     js = nc.jetstream()
     await declare_streams(js, topology)
     service = IngestService(build_records(settings, create_tables=False), NATS_URL, topology,
-                            IngestOptions(batch_size=BATCH))
+                            IngestOptions(batch_size=BATCH), log_id=log_id(settings))
     if profile:  # the commits run in a worker thread: profile them there
         records = service.ingest.records
         record = records.record_inspections

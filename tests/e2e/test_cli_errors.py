@@ -5,6 +5,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
+from services.settings import Settings, SettingsError
 from tests.e2e.cli import qrec
 
 SAMPLE = Path(__file__).parents[2] / "services" / "samples" / "masterdata.yaml"
@@ -47,3 +50,12 @@ def test_a_time_or_record_qrec_cannot_read_is_a_usage_error_with_the_reason(
     bogus = qrec("audit", "export", "bogus", "-o", str(tmp_path / "p.json"), data_dir=tmp_path)
     assert bogus.returncode == 2
     assert "a record is a UUID or kind:key" in bogus.stderr and "Traceback" not in bogus.stderr
+
+
+def test_a_stream_prefix_that_is_not_one_subject_token_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="'plant.a'"):
+        Settings.from_env({"QREC_STREAM_PREFIX": "plant.a"})
+    flag = qrec("run", "--for", "1", "--stream-prefix", "a*", data_dir=tmp_path)
+    assert flag.returncode == 2, flag.stderr
+    assert "QREC_STREAM_PREFIX must be letters, digits, '-' or '_'" in flag.stderr
+    assert "'a*'" in flag.stderr and "Traceback" not in flag.stderr

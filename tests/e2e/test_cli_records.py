@@ -106,3 +106,13 @@ def test_spc_rules_are_chosen_per_characteristic_and_an_unknown_rule_is_refused(
     assert accepted.returncode == 0, accepted.stderr
     shown = qrec("history", "inspection-plan:IP-100", data_dir=tmp_path / "data")
     assert "nelson-2" in shown.stdout, shown.stdout
+
+
+def test_the_demo_at_its_smallest_size_still_tells_the_whole_story(tmp_path: Path) -> None:
+    result = qrec("demo", "--messages", "150", data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    assert "LOT-L1-00 was rejected by its sample" in result.stdout
+    assert "audit verify: intact" in result.stdout
+    smaller = qrec("demo", "--messages", "149", data_dir=tmp_path / "data")
+    assert smaller.returncode == 2
+    assert "the demo needs at least 150 messages" in smaller.stderr

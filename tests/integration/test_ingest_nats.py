@@ -30,6 +30,7 @@ from psycopg import sql
 from services.composition import build_records
 from services.contracts import Topology
 from services.ingest import IngestOptions, IngestService
+from services.log_identity import log_id
 from services.settings import Settings
 from services.simulator import SAMPLE_MASTER_DATA, load_master_data
 from services.streams import declare_streams
@@ -94,7 +95,7 @@ async def running_ingest(settings: Settings, nats_url: str, topology: Topology,
     nc = await nats.connect(nats_url)
     await declare_streams(nc.jetstream(), topology)
     service = IngestService(build_records(settings, create_tables=False), nats_url, topology,
-                            options)
+                            options, log_id=log_id(settings))
     await service.start()
     try:
         yield service, nc

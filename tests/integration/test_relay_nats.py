@@ -18,7 +18,8 @@ from domain.application import QualityRecords
 from domain.records import Provenance
 from services.composition import build_records
 from services.contracts import EventEnvelope, Topology
-from services.relay import POSITION_HEADER, Relay, event_id
+from services.log_identity import log_id
+from services.relay import POSITION_HEADER, Relay, event_id, tracking_name
 from services.settings import Settings
 from services.streams import declare_streams
 
@@ -62,11 +63,12 @@ def test_the_relay_publishes_every_event_once_in_store_order_across_restarts(
         await declare_streams(js, topology)
         # The relay publishes what is there, then stops (as if the process ended).
         register_gauges(records, 0, 30)
-        await Relay(records, js, topology, batch_size=7).catch_up()
+        log = log_id(store_settings)
+        await Relay(records, js, topology, log_id=log, batch_size=7).catch_up()
         # More is recorded while no relay runs; a new relay goes on from its position.
         register_gauges(records, 30, 25)
         records.quarantine_instrument("G-0003", Provenance(actor="qe-1", reason="dropped"))
-        await Relay(records, js, topology, batch_size=7).catch_up()
+        await Relay(records, js, topology, log_id=log, batch_size=7).catch_up()
         msgs = await stream_messages(js, topology)
         await nc.close()
         return msgs
@@ -78,10 +80,13 @@ def test_the_relay_publishes_every_event_once_in_store_order_across_restarts(
     assert (last.event_type, last.record_kind, last.version) == (
         "Instrument.Quarantined", "instrument", 2)
     assert last.provenance is not None and last.provenance["reason"] == "dropped"
+    stored = records.recorder.select_events(UUID(last.record_id), gt=1, limit=1)[0]
     assert msgs[-1].headers["Nats-Msg-Id"] == last.event_id == str(
-        event_id(UUID(last.record_id), 2))
+        event_id(stored.originator_id, 2, stored.topic, stored.state))
+    assert (last.record_key, last.log_id) == ("instrument:G-0003", log_id(store_settings))
+    assert {m.headers["Qrec-Log-Id"] for m in msgs} == {log_id(store_settings)}
     tracking = Relay.tracking_recorder(records)
-    assert tracking.max_tracking_id("qrec.relay") == last.position
+    assert tracking.max_tracking_id(tracking_name(topology)) == last.position
 
 
 def test_a_publish_retried_after_a_crash_is_not_repeated_and_replay_starts_anywhere(
@@ -93,7 +98,7 @@ def test_a_publish_retried_after_a_crash_is_not_repeated_and_replay_starts_anywh
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
         await declare_streams(js, topology)
-        relay = Relay(records, js, topology)
+        relay = Relay(records, js, topology, log_id=log_id(sqlite_settings))
         # The relay publishes a batch and crashes before it writes its position...
         notifications = records.recorder.select_notifications(1, 12)
         await relay.publish(notifications)
@@ -101,7 +106,7 @@ def test_a_publish_retried_after_a_crash_is_not_repeated_and_replay_starts_anywh
         # ...so the batch is published again: the server drops it by Nats-Msg-Id.
         await relay.publish(notifications)
         # A restarted relay goes on after what the stream already holds.
-        await Relay(records, js, topology).catch_up()
+        await Relay(records, js, topology, log_id=log_id(sqlite_settings)).catch_up()
         everything = await stream_messages(js, topology)
         # A subscriber replays from position 15.
         replay = await stream_messages(js, topology, start=15)

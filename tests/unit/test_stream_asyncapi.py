@@ -23,4 +23,5 @@ def test_the_asyncapi_document_names_every_subject_of_the_v1_contracts() -> None
     assert addresses == {"qrec.line.*.inspection", "qrec.line.*.process",
                          "qrec.lab.calibration", "qrec.erp.lot", "qrec.erp.genealogy",
                          "qrec.dlq.{source}",
-                         "qrec.events.{record_kind}.{event_name}"}
+                         "qrec.events.{record_kind}.{event_name}", "qrec.events.log.resumed",
+                         "qrec.ledger.checkpoints"}
