@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "services.cli_trace",
     "services.cli_sampling",
     "services.cli_people",
+    "services.cli_witness",
 )
 
 Handler = Callable[[argparse.Namespace, Settings], int]

@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from projections.ledger.audit import consistent_with, verify_store
-from projections.ledger.pack import NotInLedger, export_pack_signed
-from projections.ledger.verifier import Checkpoint, key_id, pack_problems, public_key_raw
+from projections.ledger.pack import NotInLedger, export_pack
+from projections.ledger.store import Ledger
+from projections.ledger.verifier import (
+    Checkpoint,
+    NoteKey,
+    cosigned_by,
+    key_id,
+    pack_problems,
+    pack_summary,
+    public_key_raw,
+    witness_policy,
+)
 from services.composition import build_ledger, build_records, keyring
 from services.history import as_argument, resolve_record
+from services.ledger_outside import publish_outside, timestamp_problem
 from services.settings import Settings
+from services.timestamps import Authority, TimestampError
+from services.witness_client import endpoints_from
 
 LARGE_STORE = 50_000  # events; above this `verify` draws a progress bar
 
@@ -29,6 +44,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="trusted public key (PEM); default: the keyring in the data dir")
     verify.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help=f"progress bar on stderr (default: above {LARGE_STORE} events)")
+    verify.add_argument("--witnesses", type=int, default=0, metavar="K",
+                        help="demand K valid witness cosignatures on the latest checkpoint")
+    verify.add_argument("--witness-key", action="append", default=[], metavar="VKEY",
+                        help="a trusted witness key (default: those in QREC_WITNESSES)")
     verify.set_defaults(handler=cmd_verify)
 
     catch_up = commands.add_parser("catch-up", help="take new events in and sign a checkpoint")
@@ -48,10 +67,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     pack.add_argument("file", type=Path)
     pack.add_argument("--public-key", action="append", default=[], type=Path, metavar="FILE",
                       help="trusted public key (PEM); default: the keys inside the pack")
+    pack.add_argument("--witness-key", action="append", default=[], metavar="VKEY",
+                      help="a trusted witness's verifier key (or a file holding one)")
+    pack.add_argument("--witnesses", type=int, default=None, metavar="K",
+                      help="valid cosignatures required (default 1 with --witness-key)")
+    pack.add_argument("--tsa-cert", type=Path, metavar="FILE",
+                      help="check the pack's RFC 3161 token against this root certificate")
     pack.set_defaults(handler=cmd_verify_pack)
 
     public = commands.add_parser("public-key", help="print the ledger's public key (PEM)")
     public.add_argument("--key-id", help="an older key, by id (default: the current one)")
+    public.add_argument("--vkey", action="store_true",
+                        help="as the note verifier key witnesses are given (origin+id+key)")
     public.set_defaults(handler=cmd_public_key)
 
     rotate = commands.add_parser("rotate-key", help="sign from now on with a new key")
@@ -104,11 +131,42 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             print(f"qrec audit: FAILED: checkpoint inconsistent with {path}: {problem}",
                   file=sys.stderr)
             return 1
-    print(f"intact: {report.checked} events, {report.checkpoints} checkpoints verified")
+    problem = witness_problem(ledger, settings, args) or timestamp_problem(ledger, settings)
+    if problem:
+        print(f"qrec audit: FAILED: {problem}", file=sys.stderr)
+        return 1
+    print(f"intact: {report.checked} events, {report.checkpoints} checkpoints verified"
+          + (f", record heads map checked at {report.heads_checked}" if report.heads_checked
+             else ""))
+    if settings.tsa_cert is not None:
+        print(f"timestamps: {len(ledger.timestamps())} tokens verify against {settings.tsa_cert}")
     if report.pending:
         print(f"note: {report.pending} newer events are not in the ledger yet "
               "(run `qrec audit catch-up`)", file=sys.stderr)
     return 0
+
+
+def witness_problem(ledger: Ledger, settings: Settings, args: argparse.Namespace) -> str | None:
+    """Why the latest checkpoint lacks the K cosignatures asked for; None when it has them."""
+    if not args.witnesses:
+        return None
+    keys = [NoteKey.parse(k) for k in args.witness_key] or \
+        [e.key for e in endpoints_from(settings.witnesses)]
+    latest = ledger.latest_checkpoint()
+    if latest is None or not latest.origin:
+        return "no checkpoint in the C2SP form to be cosigned yet (run `qrec audit catch-up`)"
+    good = cosigned_by(latest, keys)
+    if len(good) >= args.witnesses:
+        print(f"cosigned: the checkpoint at tree size {latest.tree_size} by "
+              f"{', '.join(k.name for k in good)}")
+        return None
+    said = ledger.witness_status()
+    why = [f"{k.name}: " + (f"{said[str(k)][1]} at tree size {said[str(k)][0]}: "
+                            f"{said[str(k)][2]}" if str(k) in said else "never answered")
+           for k in keys if k not in good]
+    return (f"the latest checkpoint (tree size {latest.tree_size}) has {len(good)} valid "
+            f"witness cosignatures, {args.witnesses} required; "
+            + ("; ".join(why) if why else "no witness keys are trusted"))
 
 
 def cmd_catch_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -116,6 +174,8 @@ def cmd_catch_up(args: argparse.Namespace, settings: Settings) -> int:
     ledger = build_ledger(settings, records)
     made = ledger.catch_up(seal=True)
     print(f"ledger at {ledger.tree_size()} events; {len(made)} new checkpoints")
+    for line in publish_outside(ledger, settings):
+        print(line)
     return 0
 
 
@@ -135,8 +195,12 @@ def cmd_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     records = build_records(settings)
     ledger = build_ledger(settings, records)
+    ledger.catch_up(seal=True)
+    for line in publish_outside(ledger, settings):
+        print(line, file=sys.stderr)
     try:
-        pack = export_pack_signed(ledger, records.recorder, args.record)
+        pack = export_pack(ledger, records.recorder, args.record,
+                           ledger.keyring.public_keys())
     except NotInLedger as e:
         print(f"qrec audit: {e}", file=sys.stderr)
         return 1
@@ -148,17 +212,39 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_verify_pack(args: argparse.Namespace, settings: Settings) -> int:
     pack = json.loads(args.file.read_text())
-    problems = pack_problems(pack, trusted_keys(args.public_key) if args.public_key else None)
+    policy = witness_policy(args.witness_key, args.witnesses)
+    problems = pack_problems(pack, trusted_keys(args.public_key) if args.public_key else None,
+                             policy)
+    if args.tsa_cert is not None:
+        problems.extend(pack_timestamp_problems(pack, args.tsa_cert))
     for problem in problems:
         print(f"qrec audit: FAILED: {problem}", file=sys.stderr)
     if not problems:
-        cp = pack["checkpoint"]
-        print(f"intact: {len(pack['events'])} events of record {pack['record_id']} are in the "
-              f"tree of size {cp['tree_size']} signed by key {cp['key_id']}")
+        print(pack_summary(pack, policy))
+        if args.tsa_cert is not None:
+            print(f"timestamped at {pack['timestamp']['time']} by {pack['timestamp']['authority']}")
     return 1 if problems else 0
 
 
+def pack_timestamp_problems(pack: dict[str, Any], root_cert: Path) -> list[str]:
+    stamp = pack.get("timestamp")
+    if not stamp:
+        return ["the pack carries no timestamp token"]
+    text = Checkpoint.from_json(pack["checkpoint"]).text().encode()
+    try:
+        Authority.from_files(stamp["authority"], root_cert).verify(
+            base64.b64decode(stamp["response"]), text)
+    except TimestampError as e:
+        return [str(e)]
+    return []
+
+
 def cmd_public_key(args: argparse.Namespace, settings: Settings) -> int:
+    if args.vkey:
+        ledger = build_ledger(settings, build_records(settings))
+        signer = ledger.keyring.signer()
+        print(signer.note_key(ledger.origin))
+        return 0
     print(keyring(settings).public_pem(args.key_id), end="")
     return 0
 

@@ -131,6 +131,13 @@ def keyring(settings: Settings) -> Keyring:
     return Keyring(settings.data_dir / "ledger-keys")
 
 
+def log_origin(settings: Settings, log_id: Callable[[], str]) -> str:
+    """The origin line that names the log in its checkpoints (and to witnesses, who keep
+    one state per origin, so it must never change): QREC_LOG_ORIGIN, else from the store's
+    log id (services.log_identity)."""
+    return settings.log_origin or f"qrec.log/{log_id()}"
+
+
 def build_ledger(settings: Settings, records: QualityRecords, *,
                  clock: Clock = utc_now, policy: LedgerPolicy | None = None) -> Ledger:
     """The ledger over the records' event store, its tables in the views database.
@@ -138,5 +145,6 @@ def build_ledger(settings: Settings, records: QualityRecords, *,
     The caller keeps ``records`` alive: closing it closes the store the ledger reads."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     schema = settings.pg_schema if settings.uses_postgres else None
+    origin = log_origin(settings, lambda: log_id(settings))
     return Ledger(ledger_engine(settings.views_url, schema), records.recorder,
-                  keyring(settings), clock=clock, policy=policy)
+                  keyring(settings), clock=clock, policy=policy, origin=origin)

@@ -33,6 +33,7 @@ from services.composition import build_ledger, build_records
 from services.contracts import Topology
 from services.embedded_nats import EmbeddedNats
 from services.ingest import IngestOptions, IngestService
+from services.ledger_outside import publish_outside
 from services.ledger_publish import CheckpointPublisher
 from services.log_identity import log_id
 from services.policy_runner import build_tracked_records
@@ -40,6 +41,7 @@ from services.relay import Relay
 from services.settings import Settings
 from services.simulator import SAMPLE_MASTER_DATA, LineSimulator, load_master_data
 from services.streams import declare_streams
+from services.witness_client import REFUSED, UNREACHABLE
 
 
 @dataclass(frozen=True)
@@ -126,22 +128,32 @@ async def run_relay(ctx: ComponentContext) -> None:
 
 
 async def run_ledger(ctx: ComponentContext, every: float = 1.0) -> None:
-    """Take new events into the Merkle ledger and publish its signed checkpoints; on stop,
-    seal a checkpoint over everything stored."""
+    """Take new events into the Merkle ledger and publish its signed checkpoints (on the
+    stream, to the witnesses and the time-stamping authority in the settings); on stop, seal
+    a checkpoint over everything stored."""
     records = ctx.build_records()
     ledger = build_ledger(ctx.settings, records)
     nc = await nats.connect(ctx.broker_url, name=f"{ctx.topology.prefix}-ledger")
     publisher = CheckpointPublisher(nc.jetstream(), ledger, ctx.topology, log_id=ctx.log_id)
-    ctx.status = lambda: publisher.waiting or f"ledger {publisher.published} checkpoints out"
+    outside = [""]
+    ctx.status = lambda: (publisher.waiting or
+                          f"ledger {publisher.published} checkpoints out") + outside[0]
+
+    async def take_in(seal: bool = False) -> None:
+        made = await asyncio.to_thread(ledger.catch_up, seal=seal)
+        await publisher.publish_new()
+        behind = any(word in outside[0] for word in (REFUSED, UNREACHABLE, "failed"))
+        if (made or behind) and (ctx.settings.witnesses or ctx.settings.tsa_url):
+            said = await asyncio.to_thread(publish_outside, ledger, ctx.settings)
+            outside[0] = "; " + "; ".join(said)  # a refusal stays on the line, retried
+
     try:
         await publisher.prepare()
         while not ctx.stop.is_set():
-            await asyncio.to_thread(ledger.catch_up)
-            await publisher.publish_new()
+            await take_in()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ctx.stop.wait(), every)
-        await asyncio.to_thread(ledger.catch_up, seal=True)
-        await publisher.publish_new()
+        await take_in(seal=True)
     finally:
         await nc.drain()
         records.close()

@@ -78,6 +78,17 @@ class OidcSettings:
                                 "accepted")
 
 
+def _witnesses(text: str) -> tuple[tuple[str, str], ...]:
+    """"VKEY URL, VKEY URL" -> ((vkey, url), ...); each vkey is checked when used."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        vkey, _, url = item.partition(" ")
+        if not url.strip().startswith(("http://", "https://")) or vkey.count("+") < 2:
+            raise SettingsError(f"QREC_WITNESSES: {item!r} is not 'VKEY http(s)://URL'")
+        pairs.append((vkey, url.strip()))
+    return tuple(pairs)
+
+
 @dataclass(frozen=True)
 class Settings:
     """qrec's settings.
@@ -96,6 +107,12 @@ class Settings:
     QREC_LOCKOUT_AFTER      failed sign-ins in a row that lock an account (default 5)
     QREC_SESSION_HOURS      how long a browser session lasts (default 8)
     QREC_OIDC_*             bearer tokens from an identity provider (OidcSettings)
+    QREC_LOG_ORIGIN  the origin line naming the log in its checkpoints (default: derived
+                     from the log's id, see composition.log_origin)
+    QREC_WITNESSES   witnesses to cosign every checkpoint: "VKEY URL" pairs, comma-separated
+    QREC_TSA_URL     an RFC 3161 time-stamping authority (default: none)
+    QREC_TSA_CERT    PEM file of the authority's root certificate(s), to verify its tokens
+    QREC_TSA_EVERY   seconds between timestamped checkpoints; 0 = every one (default 0)
     """
 
     data_dir: Path = Path("qrec-data")
@@ -109,6 +126,11 @@ class Settings:
     lockout_after: int = 5
     session_hours: int = 8
     oidc: OidcSettings = field(default_factory=OidcSettings)
+    log_origin: str = ""
+    witnesses: tuple[tuple[str, str], ...] = ()  # (vkey, url)
+    tsa_url: str = ""
+    tsa_cert: Path | None = None
+    tsa_every: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -125,6 +147,11 @@ class Settings:
             lockout_after=_int(env, "QREC_LOCKOUT_AFTER", 5),
             session_hours=_int(env, "QREC_SESSION_HOURS", 8),
             oidc=OidcSettings.from_env(env),
+            log_origin=env.get("QREC_LOG_ORIGIN", "").strip(),
+            witnesses=_witnesses(env.get("QREC_WITNESSES", "")),
+            tsa_url=env.get("QREC_TSA_URL", "").strip(),
+            tsa_cert=Path(env["QREC_TSA_CERT"]) if env.get("QREC_TSA_CERT") else None,
+            tsa_every=_int(env, "QREC_TSA_EVERY", 0),
         )
         settings.check()
         return settings
@@ -154,6 +181,12 @@ class Settings:
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise SettingsError(f"QREC_API_ADDR must be host:port, not {self.api_addr!r}")
         return host.strip("[]"), int(port)
+        if self.log_origin and ("+" in self.log_origin or
+                                any(c.isspace() for c in self.log_origin)):
+            raise SettingsError(f"QREC_LOG_ORIGIN holds a space or '+': {self.log_origin!r}")
+        if self.tsa_url and self.tsa_cert is None:
+            raise SettingsError("QREC_TSA_URL needs QREC_TSA_CERT (the authority's root "
+                                "certificate, PEM) to verify its tokens")
 
     @property
     def uses_postgres(self) -> bool:

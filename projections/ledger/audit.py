@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
+from projections.ledger.heads import HeadsMap
 from projections.ledger.merkle import TILE_HEIGHT, Frontier
-from projections.ledger.store import Ledger, LedgerLeafRow, leaf_digest
+from projections.ledger.store import Ledger, LedgerLeafRow, head_buckets_digest, leaf_digest
 from projections.ledger.verifier import (
     Checkpoint,
     event_leaf_hash,
@@ -30,6 +31,7 @@ from projections.ledger.verifier import (
 CHANGED, MISSING, EXTRA, OUT_OF_ORDER = "changed", "missing", "extra", "out of order"
 BAD_SIGNATURE, INCONSISTENT, LEDGER_CHANGED = ("bad signature", "checkpoint inconsistent",
                                                "ledger changed")
+HEADS_WRONG = "heads map wrong"
 TILE = 1 << TILE_HEIGHT
 Progress = Callable[[int, int], None]
 EventKey = tuple[Any, int, bytes]  # originator id, version, recomputed leaf hash
@@ -59,6 +61,7 @@ class AuditReport:
     pending: int = 0
     checkpoints: int = 0
     finding: Finding | None = None
+    heads_checked: int = 0  # checkpoints whose record heads map was recomputed and matched
 
     @property
     def ok(self) -> bool:
@@ -79,6 +82,8 @@ class _Pass:
     next_cp: int = 0
     bad_leaf: Finding | None = None  # in the open tile; reported if its events hold up
     signed_to: int = 0  # the events up to here gave the root of a signed checkpoint
+    heads: HeadsMap = field(default_factory=HeadsMap)  # every record's newest event so far
+    heads_checked: int = 0
 
 
 def verify_store(ledger: Ledger, store: EventStore, public_keys: dict[str, bytes], *,
@@ -91,7 +96,7 @@ def verify_store(ledger: Ledger, store: EventStore, public_keys: dict[str, bytes
                  key=lambda pair: pair[0].tree_size)
     run = _Pass(ledger, store, public_keys, cps, ledger.stored_nodes())
     report.finding = _scan(run, report, progress, page_size) or _finish(run, report)
-    report.checkpoints = run.next_cp
+    report.checkpoints, report.heads_checked = run.next_cp, run.heads_checked
     return report
 
 
@@ -110,8 +115,10 @@ def _scan(run: _Pass, report: AuditReport, progress: Progress | None,
         report.pending += len(page) - len(keys)
         if run.bad_leaf is None:
             run.bad_leaf = _first_bad_leaf(run.ledger, frontier.size, keys)
+        heads = run.heads.latest
         for key in keys:
             tile.append(key)
+            heads[key[0]] = (key[1], frontier.size)
             for level, idx, node in frontier.append(key[2]):
                 if nodes.get((level, idx)) != node:
                     return _pinpoint(run, level, idx)
@@ -166,6 +173,10 @@ def _finish(run: _Pass, report: AuditReport) -> Finding | None:
         return found
     if run.frontier.size < report.tree_size:
         return _missing_tail(run.frontier.size, report.tree_size)
+    run.heads.root()
+    if run.ledger.stored_head_buckets_digest() != head_buckets_digest(run.heads.tree.levels[0]):
+        return Finding(report.tree_size, LEDGER_CHANGED, "the stored record heads map (what "
+                       "exports prove completeness with) does not match the events")
     for cp, outside in run.checkpoints[run.next_cp:]:
         kind = INCONSISTENT if outside else LEDGER_CHANGED
         return Finding(report.tree_size, kind, f"checkpoint at tree size {cp.tree_size} covers "
@@ -190,6 +201,12 @@ def _check_checkpoints(run: _Pass) -> Finding | None:
                 size - 1, INCONSISTENT, f"the {'exported ' if outside else ''}checkpoint at "
                 f"tree size {size} ({cp.timestamp}) signs root {cp.root_hash.hex()[:16]}..., "
                 f"the stored events give {root.hex()[:16]}...")
+        if cp.origin:
+            if cp.heads_root != run.heads.root():
+                return Finding(size - 1, HEADS_WRONG, f"the checkpoint at tree size {size} "
+                               "commits a record heads map that the stored events do not "
+                               "give: a pack proved with it could leave events out")
+            run.heads_checked += 1
         run.signed_to = size
     return None
 

@@ -19,7 +19,15 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from projections.ledger.verifier import key_id
+from projections.ledger.verifier import (
+    NOTE_COSIGNATURE_V1,
+    NOTE_ED25519,
+    Cosignature,
+    NoteKey,
+    NoteSignature,
+    cosignature_message,
+    key_id,
+)
 
 ROTATION_HEADER = "qrec ledger key rotation v1"
 
@@ -31,6 +39,25 @@ class Signer:
 
     def sign(self, message: bytes) -> bytes:
         return self.private_key.sign(message)
+
+    @property
+    def public_raw(self) -> bytes:
+        return _raw_public(self.private_key)
+
+    def note_key(self, name: str) -> NoteKey:
+        """The verifier key (vkey) of this key as the signer of notes named ``name``."""
+        return NoteKey.make(name, NOTE_ED25519, self.public_raw)
+
+    def sign_note(self, name: str, text: str) -> NoteSignature:
+        """An Ed25519 note signature (c2sp.org/signed-note, type 0x01) on the note text."""
+        return NoteSignature(name, self.note_key(name).key_hash, self.sign(text.encode()))
+
+
+def cosign(private_key: Ed25519PrivateKey, name: str, text: str, timestamp: int) -> Cosignature:
+    """A cosignature/v1 (c2sp.org/tlog-cosignature, type 0x04) on a checkpoint's note text."""
+    key = NoteKey.make(name, NOTE_COSIGNATURE_V1, _raw_public(private_key))
+    return Cosignature(name, key.key_hash, timestamp,
+                       private_key.sign(cosignature_message(text, timestamp)))
 
 
 def _raw_public(private_key: Ed25519PrivateKey) -> bytes:
@@ -74,7 +101,7 @@ class Keyring:
             serialization.NoEncryption()))
         (self.directory / f"ed25519-{kid}.pub").write_bytes(key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-        tmp = self.directory / "current.tmp"
+        tmp = self.directory / f"current.{kid}.tmp"  # one per key: processes may race here
         tmp.write_text(kid + "\n")
         tmp.replace(self.directory / "current")
         return Signer(kid, key)

@@ -16,6 +16,7 @@ from projections.ledger import verifier
 from services import cli
 from services.composition import build_records
 from services.settings import Settings
+from tests.integration.witness_processes import WitnessProcess
 
 
 @pytest.fixture
@@ -57,10 +58,19 @@ def test_an_auditor_exports_a_record_and_checks_the_pack_offline(
     assert cli.main(["audit", "verify-pack", str(pack_path), "--public-key", str(key_path)]) == 0
     assert verifier.main([str(pack_path), "--public-key", str(key_path)]) == 0
     # A pack edited after export does not.
-    pack["events"][1]["state"] = pack["events"][0]["state"]
-    pack_path.write_text(json.dumps(pack))
+    edited = json.loads(json.dumps(pack))
+    edited["events"][1]["state"] = edited["events"][0]["state"]
+    pack_path.write_text(json.dumps(edited))
     assert cli.main(["audit", "verify-pack", str(pack_path)]) == 1
     assert "position" in capsys.readouterr().err
+    # Nor does one whose newest event (the quarantine) was left out: every proof in it
+    # holds, but the checkpoint's heads map says the record goes on to version 2.
+    shortened = dict(pack, events=pack["events"][:1])
+    pack_path.write_text(json.dumps(shortened))
+    assert verifier.main([str(pack_path), "--public-key", str(key_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"FAIL record {instrument_id('G-0002')}: the checkpoint at tree size 31 has its " \
+        "newest event at version 2 (position 30); the pack lacks version 2" in out
 
 
 def test_a_pack_signed_by_another_key_fails_against_the_published_key(
@@ -120,6 +130,8 @@ def test_verify_against_a_checkpoint_kept_earlier_fails_once_the_history_is_trun
         conn.execute("DELETE FROM ledger_tracking")
         conn.execute("DELETE FROM ledger_nodes")
         conn.execute("DELETE FROM ledger_leaves")
+        conn.execute("DELETE FROM ledger_checkpoint_notes WHERE tree_size > 15")
+        conn.execute("DELETE FROM ledger_head_buckets")
     assert cli.main(["audit", "catch-up"]) == 0
     capsys.readouterr()
     assert cli.main(["audit", "verify", "--checkpoint", str(kept)]) == 1
@@ -154,3 +166,42 @@ def test_the_signing_key_is_owner_only_and_rotation_keeps_old_checkpoints_verifi
     load_pem_public_key(old_pem.encode()).verify(  # type: ignore[union-attr,call-arg]
         __import__("base64").b64decode(statement["signature"]),
         rotation_message(statement["old"], statement["new"]))
+
+
+@pytest.mark.slow
+def test_a_certification_body_runs_a_witness_and_the_auditor_demands_its_cosignature(
+        sqlite_settings: Settings, env_for: Any, clock: Any, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    env_for(sqlite_settings)
+    register(sqlite_settings, range(12), clock)
+    # The plant gives the certification body its log's verifier key...
+    assert cli.main(["audit", "public-key", "--vkey"]) == 0
+    log_vkey = capsys.readouterr().out.strip()
+    assert log_vkey.startswith("qrec.log/") and log_vkey.split("+")[2].startswith("A")
+    # ...which sets up a witness with the `qrec witness` commands and starts it.
+    body = tmp_path / "cert-body"
+    assert cli.main(["witness", "init", "--dir", str(body), "--name", "cert.example/w"]) == 0
+    witness_vkey = capsys.readouterr().out.strip()
+    assert cli.main(["witness", "add-log", "--dir", str(body), log_vkey]) == 0
+    witness = WitnessProcess.existing(body, "cert.example/w", witness_vkey).start()
+    try:
+        monkeypatch.setenv("QREC_WITNESSES", f"{witness_vkey} {witness.url}")
+        capsys.readouterr()
+        assert cli.main(["audit", "catch-up"]) == 0
+        assert "witness cert.example/w: cosigned at tree size 13" in capsys.readouterr().out
+        assert cli.main(["audit", "verify", "--witnesses", "1"]) == 0
+        assert "cosigned: the checkpoint at tree size 13 by cert.example/w" in \
+            capsys.readouterr().out
+        pack_path = tmp_path / "g2.json"
+        assert cli.main(["audit", "export", str(instrument_id("G-0002")), "-o",
+                         str(pack_path)]) == 0
+        capsys.readouterr()
+        assert cli.main(["audit", "verify-pack", str(pack_path), "--witness-key",
+                         witness_vkey]) == 0
+        assert "cosigned by 1 trusted witnesses (cert.example/w)" in capsys.readouterr().out
+        assert cli.main(["audit", "verify-pack", str(pack_path), "--witness-key",
+                         witness_vkey, "--witnesses", "2"]) == 1
+    finally:
+        witness.stop()
+    assert cli.main(["witness", "status", "--dir", str(body)]) == 0
+    assert "cosigned up to size 13" in capsys.readouterr().out

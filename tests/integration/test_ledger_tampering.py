@@ -11,14 +11,16 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from domain.application import QualityRecords
+from domain.calibration import instrument_id
 from domain.records import Provenance
 from projections.ledger.audit import (
     BAD_SIGNATURE,
     CHANGED,
     EXTRA,
+    HEADS_WRONG,
     LEDGER_CHANGED,
     MISSING,
     OUT_OF_ORDER,
@@ -27,15 +29,21 @@ from projections.ledger.audit import (
 )
 from projections.ledger.keys import Keyring
 from projections.ledger.store import (
+    Base,
     Ledger,
     LedgerCheckpoint,
+    LedgerHeadBucket,
     LedgerLeaf,
-    LedgerNode,
     LedgerPolicy,
-    LedgerTracking,
     leaf_digest,
+    split_entries,
 )
-from projections.ledger.verifier import Checkpoint, event_leaf_hash
+from projections.ledger.verifier import (
+    Checkpoint,
+    bucket_hash,
+    event_leaf_hash,
+    head_bucket,
+)
 from services.composition import build_ledger, build_records
 from services.settings import Settings
 
@@ -240,10 +248,10 @@ def test_rewriting_the_ledger_consistently_with_its_own_key_still_breaks_the_kep
 
 def rebuild_ledger(history: History, keyring: Keyring) -> None:
     with history.ledger.engine.begin() as conn:
-        for table in (LedgerLeaf, LedgerNode, LedgerCheckpoint, LedgerTracking):
+        for table in Base.metadata.sorted_tables:  # every ledger table
             conn.execute(delete(table))
     rebuilt = Ledger(history.ledger.engine, history.records.recorder, keyring,
-                     clock=history.ledger.clock, policy=POLICY)
+                     clock=history.ledger.clock, policy=POLICY, origin=history.ledger.origin)
     rebuilt.catch_up(seal=True)
 
 
@@ -255,3 +263,36 @@ def assert_found(history: History, position: int, kind: str,
         str(report.finding)
     assert history.still_extends_earlier() is not None
     return report
+
+
+def test_a_checkpoint_whose_heads_map_leaves_a_record_out_is_named(history: History) -> None:
+    # The intruder drops gauge G-0005 from the stored heads map, its bucket's hash made to
+    # agree, so that the next checkpoint vouches for a pack of G-0005 with no events at all.
+    rid = instrument_id("G-0005")
+    bucket = head_bucket(rid)
+    with history.ledger.engine.begin() as conn:
+        entries = conn.execute(select(LedgerHeadBucket.entries).where(
+            LedgerHeadBucket.bucket == bucket)).scalar_one()
+        rest = [e for e in split_entries(entries) if e[:16] != rid.bytes]
+        conn.execute(update(LedgerHeadBucket).where(LedgerHeadBucket.bucket == bucket)
+                     .values(entries=b"".join(rest), hash=bucket_hash(rest)))
+    rebuilt = Ledger(history.ledger.engine, history.records.recorder, history.ledger.keyring,
+                     clock=history.ledger.clock, policy=POLICY, origin=history.ledger.origin)
+    history.records.register_instrument("G-NEW", "bore gauge", "mm", (10, 15), 0.001, 0.002,
+                                        180, "Line 1", Provenance(actor="qe-1"))
+    rebuilt.catch_up(seal=True)
+    report = history.verify()
+    assert report.finding is not None, "a map leaving a record out went unnoticed"
+    assert (report.finding.position, report.finding.kind) == (EVENTS, HEADS_WRONG)
+    assert f"tree size {EVENTS + 1}" in report.finding.detail
+
+
+def test_a_stored_heads_map_edited_under_signed_checkpoints_is_named(history: History) -> None:
+    with history.ledger.engine.begin() as conn:
+        conn.execute(update(LedgerHeadBucket).where(
+            LedgerHeadBucket.bucket == head_bucket(instrument_id("G-0007"))).values(
+            hash=bytes(32)))
+    report = history.verify()
+    assert report.finding is not None and report.finding.kind == LEDGER_CHANGED
+    assert "stored record heads map" in report.finding.detail
+    assert report.heads_checked == 4  # every signed checkpoint's map held up

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import random
+import uuid
 
 import pytest
 
 from projections.ledger import merkle
+from projections.ledger.heads import HeadsMap
 from projections.ledger.verifier import (
+    HEADS_DEPTH,
+    bucket_hash,
+    head_bucket,
+    head_entry,
+    heads_root_from_proof,
     leaf_hash,
+    record_head,
     root_of,
     verify_consistency,
     verify_inclusion,
@@ -149,3 +158,46 @@ def test_only_leaves_and_every_fourth_level_are_stored() -> None:
     _, stored = grown(ENTRIES[:64])
     assert {level for level, _ in stored} == {0, 4}
     assert sum(1 for level, _ in stored if level == 4) == 4
+
+
+# -- the record heads map ----------------------------------------------------------------------
+
+
+def heads_root_written_out(heads: dict[uuid.UUID, tuple[int, int]]) -> bytes:
+    """The map's root from its definition, every one of the 65,536 buckets hashed."""
+    buckets: dict[int, list[bytes]] = {}
+    for rid, (version, position) in heads.items():
+        buckets.setdefault(head_bucket(rid), []).append(head_entry(rid, version, position))
+    level = [bucket_hash(buckets.get(b, [])) for b in range(1 << HEADS_DEPTH)]
+    while len(level) > 1:
+        level = [H(b"\x01" + level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def test_the_heads_map_kept_up_to_date_is_the_map_written_out_and_proves_each_head() -> None:
+    rng = random.Random(5)
+    ids = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(40)]
+    ids += [uuid.UUID(bytes=ids[0].bytes[:2] + bytes(14))]  # shares a bucket with the first
+    heads_map, heads = HeadsMap(), {}
+    assert heads_map.root() == heads_root_written_out({})
+    for position in range(300):
+        rid = rng.choice(ids)
+        version = heads.get(rid, (0, 0))[0] + 1
+        heads[rid] = (version, position)
+        heads_map.record(rid, version, position)
+        if position % 150 == 0:
+            assert heads_map.root() == heads_root_written_out(heads)
+    root = heads_map.root()
+    assert root == heads_root_written_out(heads)
+    for rid, head in heads.items():
+        bucket = head_bucket(rid)
+        entries = heads_map.entries(bucket)
+        siblings = heads_map.tree.siblings(bucket)
+        assert heads_root_from_proof(bucket, entries, siblings) == root
+        assert record_head(rid, entries) == head
+    # A proof with the newest entry swapped for an older one does not give the root.
+    rid = ids[0]
+    bucket = head_bucket(rid)
+    older = [head_entry(rid, 1, 0) if e[:16] == rid.bytes else e
+             for e in heads_map.entries(bucket)]
+    assert heads_root_from_proof(bucket, older, heads_map.tree.siblings(bucket)) != root

@@ -5,6 +5,7 @@ itself as `qrec history` reads it; and its audit pack."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -16,7 +17,8 @@ from starlette.responses import Response
 
 from domain.records import InvalidValue, Record, RecordNotFound
 from domain.timetravel import summarize
-from projections.ledger.pack import export_pack_signed
+from projections.ledger.pack import export_pack
+from projections.ledger.store import Ledger, LedgerConflict
 from services.api.context import ApiContext
 from services.api.security import reader
 from services.history import RecordHistory, read_history, resolve_record
@@ -97,8 +99,23 @@ def audit_pack(ref: Annotated[str, Ref],
     record = _resolve(ref)
     if not ctx.records.exists(record):
         raise RecordNotFound("such", ref)
-    return Response(dumps(export_pack_signed(ctx.ledger, ctx.records.recorder, record)),
+    ledger = ctx.ledger
+    _caught_up(ledger)  # as `qrec audit export`: every stored event, sealed, a key made
+    return Response(dumps(export_pack(ledger, ctx.records.recorder, record,
+                                      ledger.keyring.public_keys())),
                     media_type="application/json")
+
+
+def _caught_up(ledger: Ledger, attempts: int = 5) -> None:
+    """The ledger component may be appending at the same moment: take turns."""
+    for attempt in range(attempts):
+        try:
+            ledger.catch_up(seal=True)
+            return
+        except LedgerConflict:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
 
 
 def _resolve(ref: str) -> UUID:
