@@ -16,7 +16,7 @@ from domain.records import QualityError
 from services.log_identity import LogMismatch
 from services.runner import BrokerUnreachable
 from services.runtime import tune_garbage_collector
-from services.settings import Settings, SettingsError
+from services.settings import Settings, SettingsError, shown_url
 
 # Modules that add sub-commands: each has register(subparsers) and sets `handler`.
 COMMAND_MODULES = (
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"qrec: {e}", file=sys.stderr)
         return 2
     except (PersistenceError, DBAPIError, psycopg.Error) as e:
-        where = settings.store_url or settings.data_dir
+        where = shown_url(settings.store_url) or settings.data_dir
         print(f"qrec: the store at {where} cannot be used: {_first_line(e)}", file=sys.stderr)
         return 3
     except BrokerUnreachable as e:

@@ -38,7 +38,7 @@ from services.ledger_publish import CheckpointPublisher
 from services.log_identity import log_id
 from services.policy_runner import build_tracked_records
 from services.relay import Relay
-from services.settings import Settings
+from services.settings import Settings, shown_url
 from services.simulator import SAMPLE_MASTER_DATA, LineSimulator, load_master_data
 from services.streams import declare_streams
 from services.witness_client import REFUSED, UNREACHABLE
@@ -185,7 +185,7 @@ async def connect_once(url: str) -> NATS:
                                   max_reconnect_attempts=1, reconnect_time_wait=0.5,
                                   error_cb=quiet)
     except (OSError, TimeoutError, nats.errors.NoServersError) as e:
-        raise BrokerUnreachable(f"no NATS server reachable at {url} ({e})") from None
+        raise BrokerUnreachable(f"no NATS server reachable at {shown_url(url)} ({e})") from None
 
 
 def resolve(target: str) -> Callable[[ComponentContext], Any]:
@@ -277,7 +277,7 @@ def run(settings: Settings, options: RunOptions) -> int:
     if not url:
         embedded = EmbeddedNats(settings.data_dir).start()
         url = embedded.url
-    print(f"qrec run: broker {url}{' (embedded)' if embedded else ''}, store "
+    print(f"qrec run: broker {shown_url(url)}{' (embedded)' if embedded else ''}, store "
           f"{'PostgreSQL' if settings.uses_postgres else settings.events_path} (log "
           f"{log_id(settings)}), stream prefix {options.topology.prefix}, "
           f"components {', '.join(c.name for c in runner.components)}; Ctrl-C stops",

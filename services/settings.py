@@ -89,6 +89,17 @@ def _witnesses(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def shown_url(url: str) -> str:
+    """A URL as qrec prints it: any password replaced by ``***`` (deploy/ puts NATS and
+    PostgreSQL passwords in the URLs; they must never reach a log)."""
+    parts = urlparse(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
 @dataclass(frozen=True)
 class Settings:
     """qrec's settings.
@@ -163,10 +174,11 @@ class Settings:
         if self.store_url and not self.uses_postgres:
             raise SettingsError(
                 "QREC_STORE_URL must be empty (SQLite) or postgresql://..., "
-                f"not {self.store_url!r}")
+                f"not {shown_url(self.store_url)!r}")
         if self.broker_url and not self.broker_url.startswith("nats://"):
             raise SettingsError(
-                f"QREC_BROKER_URL must be empty (embedded) or nats://..., not {self.broker_url!r}")
+                "QREC_BROKER_URL must be empty (embedded) or nats://..., "
+                f"not {shown_url(self.broker_url)!r}")
         if not STREAM_PREFIX.fullmatch(self.stream_prefix):
             raise SettingsError(
                 "QREC_STREAM_PREFIX must be letters, digits, '-' or '_' (one subject token, "

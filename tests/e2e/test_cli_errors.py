@@ -36,6 +36,24 @@ def test_an_unreachable_broker_stops_qrec_run_at_once_with_exit_code_3(tmp_path:
     assert "Traceback" not in result.stderr
 
 
+def test_passwords_in_the_store_and_broker_urls_are_never_printed(tmp_path: Path) -> None:
+    # deploy/ puts the NATS and PostgreSQL passwords in the URLs
+    port = closed_port()
+    store = qrec("import", str(SAMPLE), data_dir=tmp_path,
+                 QREC_STORE_URL=f"postgresql://qrec:s3cret-pg@127.0.0.1:{port}/qrec")
+    assert store.returncode == 3
+    assert f"postgresql://qrec:***@127.0.0.1:{port}/qrec" in store.stderr
+    broker = qrec("run", "--for", "30", data_dir=tmp_path, timeout=60,
+                  QREC_BROKER_URL=f"nats://qrec:s3cret-nats@127.0.0.1:{port}")
+    assert broker.returncode == 3
+    assert f"nats://qrec:***@127.0.0.1:{port}" in broker.stderr
+    wrong = qrec("import", str(SAMPLE), data_dir=tmp_path,
+                 QREC_BROKER_URL="tls://qrec:s3cret-tls@nats.plant:4222")
+    assert wrong.returncode == 2 and "tls://qrec:***@nats.plant:4222" in wrong.stderr
+    for result in (store, broker, wrong):
+        assert "s3cret" not in result.stdout + result.stderr
+
+
 def test_a_store_url_of_another_kind_is_refused_before_anything_runs(tmp_path: Path) -> None:
     result = qrec("import", str(SAMPLE), data_dir=tmp_path, QREC_STORE_URL="mysql://db/qrec")
     assert result.returncode == 2
